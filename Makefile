@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: install run test test-unit test-integration test-e2e lint format schemas bench clean
+
+$(UV):
+	python3 -m pip install --quiet --user uv
+
+install: $(UV)
+	$(UV) sync --frozen --quiet
+
+run: install ## start the whole pipeline on the embedded broker and PostgreSQL
+	$(RUN) python -m shared.devstack
+
+test: install ## unit, integration and e2e tests against a real broker and PostgreSQL
+	$(RUN) pytest
+
+test-unit: install
+	$(RUN) pytest tests/unit
+
+test-integration: install
+	$(RUN) pytest tests/integration
+
+test-e2e: install
+	$(RUN) pytest tests/e2e
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy shared services
+
+format: install
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+schemas: install ## re-export the committed JSON Schemas of the events
+	$(RUN) python -m shared.events.export
+
+clean:
+	rm -rf .devstack .bench

@@ -1,0 +1,76 @@
+"""Typed settings shared by every service, read from ``TNS_*`` environment variables."""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Each service subclasses it with its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="TNS_", extra="ignore", frozen=True)
+
+    service_name: str = "tns"
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # Apache Kafka supports the idempotent producer; the embedded Tansu broker does not.
+    kafka_enable_idempotence: bool = False
+    kafka_client_id: str | None = None
+    # Prefixes every topic name so tests and tenants can share one broker.
+    topic_namespace: str = ""
+    topic_partitions: int = Field(default=3, ge=1, le=1024)
+    consumer_group: str | None = None
+    consumer_batch_max: int = Field(default=500, ge=1, le=10_000)
+    consumer_poll_ms: int = Field(default=200, ge=1, le=60_000)
+    handler_max_retries: int = Field(default=5, ge=0, le=100)
+    handler_backoff_initial_s: float = Field(default=0.2, gt=0, le=60)
+    handler_backoff_max_s: float = Field(default=10.0, gt=0, le=600)
+    database_url: str = "postgresql+asyncpg://postgres@/postgres?host=.devstack/pg"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_echo: bool = False
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    migrate_on_start: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must start with postgresql+asyncpg://")
+        return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _hosts_with_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group: explicit, else one per service and namespace."""
+        return self.consumer_group or f"{self.topic_namespace}tns-{self.service_name}"
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings from the environment, or stop the process naming the bad setting."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        lines = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"  {prefix}{name}: {error['msg']}")
+        sys.stderr.write("invalid settings:\n" + "\n".join(lines) + "\n")
+        raise SystemExit(2) from None

@@ -1,0 +1,329 @@
+"""The one consumer loop: batch consume, one transaction per batch, dead letters, retries.
+
+Delivery is at least once with idempotent effects:
+
+1. fetch a batch with ``getmany``; a message that does not parse goes to the dead-letter topic;
+2. open one database transaction; record the event ids in the service's processed-events
+   table and drop those already there (a replay is a no-op);
+3. call the batch handler, which writes through the same connection and returns the events
+   to publish;
+4. send those events and await all their acknowledgements;
+5. commit the transaction, then commit the offsets.
+
+A crash between 4 and 5 republishes the same events on redelivery. Producers derive their
+event ids from the ids that caused them (``derive_id``), so consumers downstream skip them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.config import ServiceSettings
+from shared.errors import PoisonMessageError, RetryableError
+from shared.events import Event
+from shared.kafka.producer import EventProducer
+from shared.logging import correlation_id_var
+from shared.metrics import (
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    DUPLICATES_SKIPPED,
+    HANDLER_BATCH_SIZE,
+    HANDLER_LATENCY,
+    HANDLER_RETRIES,
+    MESSAGES_CONSUMED,
+)
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+
+# Failures of the infrastructure, not of the message: retried until it comes back, so an outage
+# of PostgreSQL or the broker delays messages but never dead-letters them.
+_INFRA_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    KafkaError,
+    OperationalError,
+    InterfaceError,
+)
+
+
+@dataclass(slots=True)
+class HandlerContext:
+    """What a batch handler gets besides its events."""
+
+    settings: ServiceSettings
+    conn: AsyncConnection | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+BatchHandler = Callable[[list[E], HandlerContext], Awaitable[Sequence[Event]]]
+
+
+def _is_infra_error(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _INFRA_ERRORS)
+
+
+class ConsumerLoop(Generic[E]):
+    """Consumes one event type from one or more topics and runs a batch handler on it."""
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        topics: list[str],
+        event_type: type[E],
+        handler: BatchHandler[E],
+        producer: EventProducer,
+        engine: AsyncEngine | None = None,
+        processed_table: Table | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.event_type = event_type
+        self.handler = handler
+        self.producer = producer
+        self.engine = engine
+        self.processed_table = processed_table
+        self.name = name or getattr(handler, "__name__", "handler")
+        self.service = settings.service_name
+        self.dlq_topic = producer.topics.dlq(self.service)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.healthy = True
+        self.last_batch_at: float | None = None
+
+    async def start(self) -> None:
+        """Join the consumer group and start the loop in a background task."""
+        self._consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.settings.group_id,
+            client_id=self.settings.kafka_client_id or f"tns-{self.service}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.consumer_batch_max,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+            rebalance_timeout_ms=30_000,
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop fetching, finish the batch in hand, commit, and leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+            except TimeoutError:
+                self._task.cancel()
+            except Exception:
+                logger.exception("consumer loop %s ended with an error", self.name)
+        if self._consumer is not None:
+            # aiokafka's fetcher can surface its own cancelled retry sleep when the broker is
+            # already gone; the offsets are committed by now, so there is nothing to lose.
+            with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                await self._consumer.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        while not self._stopping.is_set():
+            try:
+                batch = await consumer.getmany(
+                    timeout_ms=self.settings.consumer_poll_ms,
+                    max_records=self.settings.consumer_batch_max,
+                )
+            except KafkaError:
+                logger.warning("fetch failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            records = [r for rs in batch.values() for r in rs]
+            if not records:
+                continue
+            await self._process_until_done(records)
+            await self._commit()
+            self.last_batch_at = time.monotonic()
+            await self._record_lag(list(batch))
+
+    async def _process_until_done(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        delay = self.settings.handler_backoff_initial_s
+        while True:
+            try:
+                await self.process(records)
+                self.healthy = True
+                return
+            except Exception as exc:
+                if not _is_infra_error(exc):
+                    raise
+                self.healthy = False
+                HANDLER_RETRIES.labels(self.service, self.name).inc()
+                logger.warning("infrastructure error, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.handler_backoff_max_s)
+
+    async def _commit(self) -> None:
+        assert self._consumer is not None
+        delay = self.settings.handler_backoff_initial_s
+        while True:
+            try:
+                await self._consumer.commit()
+                return
+            except KafkaError as exc:
+                # After a rebalance the batch is redelivered to the new owner: that is safe,
+                # because effects are idempotent.
+                if self._stopping.is_set():
+                    logger.warning("offset commit failed on shutdown: %s", exc)
+                    return
+                logger.warning("offset commit failed, retrying: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.handler_backoff_max_s)
+
+    async def _record_lag(self, partitions: list[TopicPartition]) -> None:
+        assert self._consumer is not None
+        for tp in partitions:
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            position = await self._consumer.position(tp)
+            CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
+                max(0, high - position)
+            )
+
+    async def process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Parse, handle and publish one fetched batch; dead-letter what cannot be handled."""
+        events: list[E] = []
+        origins: dict[uuid.UUID, ConsumerRecord[bytes, bytes]] = {}
+        dead: list[asyncio.Future[object]] = []
+        for record in records:
+            MESSAGES_CONSUMED.labels(self.service, record.topic).inc()
+            try:
+                if record.value is None:
+                    raise ValueError("empty message")
+                event = self.event_type.from_bytes(record.value)
+            except (ValidationError, ValueError) as exc:
+                dead.append(await self._dead_letter(record, "invalid", exc))
+                continue
+            if event.event_id in origins:
+                continue
+            origins[event.event_id] = record
+            events.append(event)
+        if events:
+            try:
+                await self._handle_with_retries(events)
+            except Exception as exc:
+                if _is_infra_error(exc):
+                    raise
+                # Find the poison message(s): handle one at a time, dead-letter the failures.
+                for event in events:
+                    try:
+                        await self._handle_with_retries([event])
+                    except Exception as single_exc:
+                        if _is_infra_error(single_exc):
+                            raise
+                        dead.append(
+                            await self._dead_letter(origins[event.event_id], "handler", single_exc)
+                        )
+        if dead:
+            await asyncio.gather(*dead)
+
+    async def _handle_with_retries(self, events: list[E]) -> None:
+        delay = self.settings.handler_backoff_initial_s
+        attempt = 0
+        while True:
+            try:
+                await self._handle(events)
+                return
+            except RetryableError:
+                attempt += 1
+                if attempt > self.settings.handler_max_retries:
+                    raise
+                HANDLER_RETRIES.labels(self.service, self.name).inc()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.handler_backoff_max_s)
+
+    async def _handle(self, events: list[E]) -> None:
+        started = time.perf_counter()
+        if self.engine is None:
+            out = await self._call_handler(events, HandlerContext(self.settings))
+            await self.producer.publish(out)
+        else:
+            async with self.engine.begin() as conn:
+                fresh = await self._claim(conn, events)
+                if fresh:
+                    out = await self._call_handler(fresh, HandlerContext(self.settings, conn))
+                    await self.producer.publish(out)
+        HANDLER_LATENCY.labels(self.service, self.name).observe(time.perf_counter() - started)
+        HANDLER_BATCH_SIZE.labels(self.service, self.name).observe(len(events))
+
+    async def _call_handler(self, events: list[E], ctx: HandlerContext) -> Sequence[Event]:
+        token = correlation_id_var.set(str(events[0].correlation_id) if len(events) == 1 else None)
+        try:
+            return await self.handler(events, ctx)
+        finally:
+            correlation_id_var.reset(token)
+
+    async def _claim(self, conn: AsyncConnection, events: list[E]) -> list[E]:
+        """Record the events as processed; return only those not processed before."""
+        if self.processed_table is None:
+            return events
+        table = self.processed_table
+        result = await conn.execute(
+            insert(table)
+            .values([{"event_id": e.event_id} for e in events])
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(table.c.event_id)
+        )
+        claimed = set(result.scalars())
+        if len(claimed) < len(events):
+            DUPLICATES_SKIPPED.labels(self.service).inc(len(events) - len(claimed))
+        return [e for e in events if e.event_id in claimed]
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, exc: BaseException
+    ) -> asyncio.Future[object]:
+        if isinstance(exc, PoisonMessageError | ValidationError | ValueError):
+            level = logging.WARNING
+        else:
+            level = logging.ERROR
+        logger.log(
+            level,
+            "dead-lettering message %s/%s@%s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            str(exc)[:500],
+        )
+        DEAD_LETTERS.labels(self.service, record.topic, reason).inc()
+        headers = list(record.headers or ()) + [
+            ("tns-dlq-reason", reason.encode()),
+            ("tns-dlq-error", f"{type(exc).__name__}: {exc}"[:4000].encode()),
+            ("tns-dlq-service", self.service.encode()),
+            ("tns-dlq-topic", record.topic.encode()),
+            ("tns-dlq-partition", str(record.partition).encode()),
+            ("tns-dlq-offset", str(record.offset).encode()),
+        ]
+        return await self.producer.send_raw(
+            self.dlq_topic, record.value, key=record.key, headers=headers
+        )

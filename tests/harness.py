@@ -1,0 +1,99 @@
+"""Run services in-process against the session broker and database, and watch topics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from fastapi import FastAPI
+
+from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from shared.kafka.topics import ensure_topics
+
+T = TypeVar("T")
+
+
+def service_env(kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str) -> dict[str, Any]:
+    """Settings every service needs to run against the test components."""
+    return {
+        "kafka_bootstrap_servers": kafka.bootstrap_servers,
+        "database_url": postgres.url,
+        "topic_namespace": namespace,
+        "consumer_poll_ms": 50,
+        "log_json": False,
+    }
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Start the app's lifespan (consumers included) and give an HTTP client to it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0, interval: float = 0.05
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with a clear message on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+
+
+class TopicWatcher:
+    """Reads a topic from the beginning into a list, in the background."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.records: list[ConsumerRecord[bytes, bytes]] = []
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+            enable_auto_commit=False, group_id=None,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TopicWatcher:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=100)
+            for recs in batch.values():
+                self.records.extend(recs)
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await self._consumer.stop()
+
+    async def wait_for(self, count: int, timeout: float = 20.0) -> list[ConsumerRecord[bytes, bytes]]:
+        async def probe() -> list[ConsumerRecord[bytes, bytes]] | None:
+            return self.records if len(self.records) >= count else None
+
+        return await eventually(probe, timeout=timeout)
+
+
+async def produce_raw(bootstrap: str, topic: str, values: list[tuple[bytes, bytes | None]]) -> None:
+    """Put raw ``(key, value)`` messages on a topic, creating it if needed."""
+    await ensure_topics(bootstrap, [topic], 3)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
