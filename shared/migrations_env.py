@@ -20,9 +20,7 @@ def run(target_metadata: MetaData) -> None:
 
     def do_run(connection: Connection) -> None:
         # One migrator per schema at a time, so replicas starting together do not race.
-        connection.execute(
-            text("SELECT pg_advisory_lock(:k)"), {"k": zlib.crc32(schema.encode())}
-        )
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": zlib.crc32(schema.encode())})
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         connection.commit()
         context.configure(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -18,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.config import ServiceSettings
 from shared.db import create_engine, migrate, migrate_async, ping
+from shared.http import BodyLimitMiddleware, MetricsMiddleware, install_error_handlers
 from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.producer import EventProducer
 from shared.kafka.topics import ensure_topics
 from shared.logging import configure_logging
-from shared.http import BodyLimitMiddleware, MetricsMiddleware, install_error_handlers
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,6 @@
 """Text normalisation, evasion folding and URL handling for report processing.
 
-Everything here is pure and runs on every report, so regexes and translation tables are
-built once at import time and the hot paths are C-level ``re``/``str`` passes.
+Pure, and run on every report: regexes and tables are built once, at import.
 """
 
 from __future__ import annotations
@@ -11,14 +10,11 @@ import hashlib
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import idna
 import tldextract
-
-__all__ = ["CanonicalUrl", "canonicalise_url", "extract_urls", "fingerprint", "fold", "normalise"]
 
 # All Cc/Cf of Unicode 15.1 but whitespace controls (split() makes "a\rb" read "a b"), plus
 # fillers that render as nothing yet are letters or marks (U+034F, Hangul, Khmer, Mongolian):
@@ -38,8 +34,7 @@ def normalise(text: str) -> str:
     (zero-width, soft hyphen, bidi controls, BOM, ...), whitespace runs as one space, stripped.
     """
     if text.isascii():
-        if not text.isprintable():
-            text = _ASCII_CONTROL_RE.sub("", text)
+        text = text if text.isprintable() else _ASCII_CONTROL_RE.sub("", text)
     else:
         # Removal precedes NFKC so "e<ZWSP><U+0301>" composes now, keeping this idempotent.
         text = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text))
@@ -70,7 +65,6 @@ del _src, _dst, _i
 _MARK_RANGES: tuple[tuple[int, int], ...] = ((0x0300, 0x036F), (0x0483, 0x0489), (0x1AB0, 0x1AFF))
 _MARK_RANGES += ((0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE00, 0xFE0F), (0xFE20, 0xFE2F))
 _MARK_RANGES += ((0xE0100, 0xE01EF),)
-_STRIPPABLE_BASES = (range(0x0530), range(0x1E00, 0x2000))  # Latin, Greek, Cyrillic
 
 
 def _fold_char(ch: str) -> str:
@@ -81,8 +75,8 @@ def _fold_char(ch: str) -> str:
         if any(lo <= ord(c) <= hi for lo, hi in _MARK_RANGES):
             continue
         nfd = unicodedata.normalize("NFD", c)
-        # Only these scripts: stripping kana voicing marks would change the word itself.
-        strip = any(ord(nfd[0]) in r for r in _STRIPPABLE_BASES)
+        # Latin/Greek/Cyrillic only: stripping kana voicing marks would change the word.
+        strip = ord(nfd[0]) < 0x0530 or 0x1E00 <= ord(nfd[0]) < 0x2000
         base = nfd[0] if strip and all(map(unicodedata.combining, nfd[1:])) else c
         out.append(_LOOKALIKE.get(base, base))
     return "".join(out)
@@ -104,11 +98,17 @@ def _build_fold_table() -> dict[int, str | None]:
 
 
 _FOLD_TABLE = _build_fold_table()
-_LEET_TABLE = str.maketrans("0134578@$!|", "oieastbasil")
+# Leet digits/symbols to letters, and the separators of a dotted word dropped: a leet
+# token never holds a separator, so one table serves both rewrites.
+_UNMASK_TABLE = str.maketrans("0134578@$!|", "oieastbasil", ".-_*")
 _LEET_CHAR_RE = re.compile(r"[0134578@$!|]")
 # '$' may lead or trail ("$hit", "a$$"); '@', '!' and '|' count only between word
-# characters so "@mentions" and "wow!" survive.
-_LEET_TOKEN_RE = re.compile(r"\$*[^\W_](?:[^\W_]|[@$!|]+(?=[^\W_]))*\$*")
+# characters so "@mentions" and "wow!" survive. The lookahead skips tokens without a
+# leet character before any Python callback runs.
+_LEET_TOKEN_RE = re.compile(
+    r"(?<![^\W_])(?=\$|[^\W_]*(?:[0134578$]|[@!|]+[^\W_]))"
+    r"\$*[^\W_](?:[^\W_]|[@$!|]+(?=[^\W_]))*\$*"
+)
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _UNIT = r"(?:[^\W_]|[@$!|])"
 _SEP = r"[.\-_*]"
@@ -118,20 +118,13 @@ _DOTTED_RE = re.compile(
     rf"(?=.{_SEP})(?<![^\W_])(?<![@$!|])(?<![^\W_]{_SEP})(?<![@$!|]{_SEP})"
     rf"{_UNIT}(?:{_SEP}{_UNIT}){{2,}}(?!{_UNIT})(?!{_SEP}{_UNIT})"
 )
-_SEP_TABLE = str.maketrans("", "", ".-_*")
 _REPEAT_RE = re.compile(r"(.)\1\1+")
 
 
-def _if_word(table: dict[int, int | None]) -> Callable[[re.Match[str]], str]:
-    # Only rewrite matches holding a letter: "1-2-3" and "call 555 1234" stay numbers.
-    def rewrite(m: re.Match[str]) -> str:
-        s = m.group()
-        return s.translate(table) if _LETTER_RE.search(s) else s
-
-    return rewrite
-
-
-_undot, _unleet = _if_word(_SEP_TABLE), _if_word(_LEET_TABLE)
+def _unmask(m: re.Match[str]) -> str:
+    # Only matches holding a letter are words: "1-2-3" and "call 555 1234" stay numbers.
+    s = m.group()
+    return s.translate(_UNMASK_TABLE) if _LETTER_RE.search(s) else s
 
 
 def _squeeze(m: re.Match[str]) -> str:
@@ -140,7 +133,7 @@ def _squeeze(m: re.Match[str]) -> str:
 
 
 def fold(text: str) -> str:
-    """Return the lossy matching form for rules and models (never shown to people).
+    """Return the lossy matching form for rules and models (never shown to people):
 
     :func:`normalise`, casefold, Cyrillic/Greek/Armenian/small-capital look-alikes to Latin,
     Latin/Greek/Cyrillic diacritics and Zalgo marks stripped, dotted single letters joined
@@ -148,24 +141,18 @@ def fold(text: str) -> str:
     letter, letters repeated 3+ times squeezed to two. So "www" -> "ww", "mp3" -> "mpe".
     """
     text = normalise(text)
-    # ASCII needs only case folding, and str.lower is far cheaper than a dict translate.
-    text = text.lower() if text.isascii() else text.translate(_FOLD_TABLE)
-    text = _DOTTED_RE.sub(_undot, text)
+    # ASCII only needs str.lower. Otherwise split/join drops the space that NFKC puts
+    # before a spacing accent once the table has stripped the accent itself.
+    text = text.lower() if text.isascii() else " ".join(text.translate(_FOLD_TABLE).split())
+    text = _DOTTED_RE.sub(_unmask, text)
     if _LEET_CHAR_RE.search(text):
-        # Cheaper than a regex pass over every word: most words are all letters.
-        words = text.split(" ")
-        for i, word in enumerate(words):
-            if not word.isalpha() and _LEET_CHAR_RE.search(word):
-                words[i] = _LEET_TOKEN_RE.sub(_unleet, word)
-        text = " ".join(words)
+        text = _LEET_TOKEN_RE.sub(_unmask, text)
     return _REPEAT_RE.sub(_squeeze, text)
-
 
 
 @functools.cache
 def _tld_extractor() -> tldextract.TLDExtract:
-    # No URLs and no cache dir: read the suffix-list snapshot shipped in the package and
-    # never touch the network or the filesystem.
+    # No URLs, no cache dir: use the suffix-list snapshot shipped in the package, offline.
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
@@ -173,8 +160,8 @@ _REFANG_SCHEME_RE = re.compile(r"\bh(?:xx|\*\*|tt)p(s?)(?:\[:\]//|:\[//\]|\[://\
 _REFANG_DOT_RE = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\s?[\[({]dot[\])}]\s?", re.I)
 _URL_RE = re.compile(
     r"""
-    https?://[^\s<>"'`]+
-  | (?<![\w@.-])www\d{0,3}\.[^\s<>"'`]+
+    (?P<scheme>https?://[\w\[][^\s<>"'`]*)
+  | (?P<www>(?<![\w@.-])www\d{0,3}\.[^\s<>"'`]+)
   | (?<![\w@./:-])
     (?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})(?![\w@-])
     (?::\d{1,5})?(?:[/?#][^\s<>"'`]*)?
@@ -198,6 +185,11 @@ def _trim(url: str) -> str:
     return url
 
 
+def _has_public_suffix(url: str) -> bool:
+    parts = _tld_extractor()(_HOST_END_RE.split(url, maxsplit=1)[0].lower())
+    return bool(parts.suffix and parts.domain)
+
+
 def extract_urls(text: str) -> list[str]:
     """Return the URLs in ``text``, deduplicated, in order of first appearance.
 
@@ -212,27 +204,16 @@ def extract_urls(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for m in _URL_RE.finditer(text):
         url = _trim(m.group())
-        if not url or url in seen:
-            continue
-        low = url[:4].lower()
-        if low == "http":
-            ok = bool(url.partition("://")[2])
-        elif low != "www.":
-            parts = _tld_extractor()(_HOST_END_RE.split(url, maxsplit=1)[0].lower())
-            ok = bool(parts.suffix and parts.domain)
-        if low == "www." or ok:
+        if url and url not in seen and (m.lastgroup or _has_public_suffix(url)):
             seen[url] = None
     return list(seen)
 
 
 @dataclass(frozen=True, slots=True)
 class CanonicalUrl:
-    """One spelling per destination, as built by :func:`canonicalise_url`.
-
-    ``url`` carries the IDNA (ASCII) host, so a look-alike host reads ``xn--...`` there
-    instead of passing for the real one; ``host`` is the Unicode form. For IP hosts
-    ``registered_domain`` is the address itself; for unknown suffixes it is "".
-    """
+    """One spelling per destination. ``url`` carries the IDNA host, so a look-alike reads
+    ``xn--...`` there; ``host`` is the Unicode form. ``registered_domain`` is eTLD+1, the
+    address itself for IP hosts, "" when the suffix is unknown."""
 
     url: str
     scheme: str
@@ -246,7 +227,7 @@ class CanonicalUrl:
     had_tracking_params: bool
 
 
-_TRACKING_RE = re.compile(r"utm_.*|fbclid|gclid|dclid|msclkid|mc_[ce]id|igshid|yclid|_ga|ref_src|si")
+_TRACKING_RE = re.compile(r"utm_.*|fbclid|[dg]clid|msclkid|mc_[ce]id|igshid|yclid|_ga|ref_src|si")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HTTP_SCHEME_RE = re.compile(r"https?://", re.I)
 _OTHER_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]*:(?!\d)", re.I)
@@ -255,7 +236,6 @@ _ASCII_HOST_RE = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*")
 _NUMERIC_LABEL_RE = re.compile(r"0x[0-9a-f]*|[0-9]+", re.I)
 _IPV4_PART_RE = re.compile(r"0x(?P<hex>[0-9a-f]*)|0(?P<oct>[0-7]+)|(?P<dec>0|[1-9][0-9]*)", re.I)
 _PCT_RE = re.compile(r"%[0-9a-f]{2}", re.I)
-_HostInfo = tuple[str, str, str, str, bool, bool]  # host, ascii, registered, suffix, ip, puny
 
 
 def _parse_ipv4(host: str) -> str | None:
@@ -267,7 +247,8 @@ def _parse_ipv4(host: str) -> str | None:
         if m is None:
             return None
         hex_, oct_, dec = m.group("hex", "oct", "dec")
-        values.append(int(hex_ or oct_ or dec or "0", 16 if hex_ is not None else 8 if oct_ else 10))
+        base = 16 if hex_ is not None else 8 if oct_ else 10
+        values.append(int(hex_ or oct_ or dec or "0", base))
     *head, last = values
     if len(values) > 4 or any(v > 255 for v in head) or last >= 256 ** (5 - len(values)):
         return None
@@ -279,7 +260,7 @@ def _idna_pair(host: str) -> tuple[str, str] | None:
     try:
         ascii_host = idna.encode(host, uts46=True).decode("ascii")
         return ascii_host, idna.decode(ascii_host)
-    except (idna.IDNAError, UnicodeError):
+    except UnicodeError:  # idna.IDNAError included
         pass
     # IDNA2003 still resolves some names IDNA2008 rejects (emoji, underscores).
     try:
@@ -289,15 +270,16 @@ def _idna_pair(host: str) -> tuple[str, str] | None:
         return None
 
 
-def _host_info(host: str) -> _HostInfo | None:
+def _host_info(host: str) -> tuple[str, str, str, str, bool, bool] | None:
+    # (host, ascii_host, registered_domain, suffix, is_ip, is_punycode)
     if ":" in host:
         try:
             ip6 = ipaddress.IPv6Address(host).compressed
         except ValueError:
             return None
         return ip6, ip6, ip6, "", True, False
-    ascii_host = host
-    if not host.isascii() or "xn--" in host:
+    ascii_host, is_punycode = host, not host.isascii() or "xn--" in host
+    if is_punycode:
         pair = _idna_pair(host)
         if pair is None:
             return None
@@ -310,7 +292,7 @@ def _host_info(host: str) -> _HostInfo | None:
         return None
     tld = _tld_extractor()(host)
     registered = f"{tld.domain}.{tld.suffix}" if tld.domain and tld.suffix else ""
-    return host, ascii_host, registered, tld.suffix, False, "xn--" in ascii_host
+    return host, ascii_host, registered, tld.suffix, False, is_punycode
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -319,8 +301,7 @@ def _remove_dot_segments(path: str) -> str:
     out: list[str] = []
     for seg in path.split("/")[1:]:
         if seg == "..":
-            if out:
-                out.pop()
+            out = out[:-1]
         elif seg != ".":
             out.append(seg)
     if path.endswith(("/.", "/..")):
@@ -334,15 +315,9 @@ def _upper_pct(m: re.Match[str]) -> str:
 
 def _clean_query(query: str) -> tuple[str, bool]:
     parts = [part for part in query.split("&") if part]
-    kept: list[tuple[str, str]] = []
-    for part in parts:
-        name = part.split("=", 1)[0]
-        # Decoded so "utm%5Fsource" cannot slip a tracker past the filter.
-        name = (unquote(name) if "%" in name else name).lower()
-        if not _TRACKING_RE.fullmatch(name):
-            kept.append((name, part))
-    kept.sort()
-    return "&".join(part for _, part in kept), len(kept) < len(parts)
+    # Names are decoded so "utm%5Fsource" cannot slip a tracker past the filter.
+    kept = [p for p in parts if not _TRACKING_RE.fullmatch(unquote(p.split("=", 1)[0]).lower())]
+    return "&".join(sorted(kept)), len(kept) < len(parts)
 
 
 def canonicalise_url(raw: str) -> CanonicalUrl | None:
@@ -390,33 +365,23 @@ def canonicalise_url(raw: str) -> CanonicalUrl | None:
     )
 
 
-
 def fingerprint(
     *, subject_type: str, subject_id: str | None, content: str | None, urls: list[str]
 ) -> str:
     """Return a stable hex SHA-256 naming the reported thing, so its reports aggregate.
 
-    The rule (changing it splits existing aggregates):
-
-    * non-empty ``subject_id``: SHA-256 of ``"subject"``, NUL,
-      ``f"{subject_type}:{subject_id}"``;
-    * otherwise: SHA-256 of ``"content"``, NUL, ``fold(content)``, then NUL and each
-      distinct canonical URL (``canonicalise_url(u).url``, or ``normalise(u)`` when that
-      is None) in sorted order. ``subject_type`` is left out on purpose so the same spam
-      posted as a message and as a comment lands in one bucket.
-
-    The leading tag keeps the two forms from colliding. Raises ValueError when there is
-    no id, no text left after folding and no URL: such reports share nothing.
+    Rule (changing it splits existing aggregates). With a non-empty ``subject_id``: SHA-256
+    of "subject", NUL, ``f"{subject_type}:{subject_id}"``. Otherwise: SHA-256 of "content",
+    NUL, ``fold(content)``, then NUL and each distinct canonical URL (``.url``, or
+    ``normalise(u)`` if unusable) in sorted order; ``subject_type`` is left out so the same
+    spam as a message and as a comment lands in one bucket. The tags keep the two forms
+    apart. ValueError when there is no id, no folded text and no URL: nothing to share.
     """
     if subject_id:
         payload = f"subject\x00{subject_type}:{subject_id}"
     else:
         folded = fold(content or "")
-        canon: set[str] = set()
-        for u in urls:
-            c = canonicalise_url(u)
-            canon.add(c.url if c is not None else normalise(u))
-        canon.discard("")
+        canon = {c.url if (c := canonicalise_url(u)) else normalise(u) for u in urls} - {""}
         if not folded and not canon:
             msg = "nothing to fingerprint: no subject_id, content or URL"
             raise ValueError(msg)

@@ -6,6 +6,7 @@ In CI (``CI=true``) a component that cannot start fails the run; nothing is skip
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
     server = EmbeddedPostgres(datadir).start()
     yield server
     server.stop()
+    shutil.rmtree(datadir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -53,5 +55,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter is not None else []
     if skipped:
-        reporter.write_line(f"CI: {len(skipped)} test(s) skipped; skips are failures in CI", red=True)
+        reporter.write_line(
+            f"CI: {len(skipped)} test(s) skipped; skips are failures in CI", red=True
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

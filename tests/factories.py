@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from shared.events import (
+    ActionType,
     Actor,
     Classification,
     ClassifiedReport,
@@ -23,7 +24,6 @@ from shared.events import (
     derive_id,
     utcnow,
 )
-from shared.events import ActionType
 from shared.taxonomy import PolicyArea, dsa_category
 from shared.text import fold, normalise
 

@@ -59,8 +59,11 @@ class TopicWatcher:
         self.topic = topic
         self.records: list[ConsumerRecord[bytes, bytes]] = []
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-            enable_auto_commit=False, group_id=None,
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -80,7 +83,9 @@ class TopicWatcher:
         self._task.cancel()
         await self._consumer.stop()
 
-    async def wait_for(self, count: int, timeout: float = 20.0) -> list[ConsumerRecord[bytes, bytes]]:
+    async def wait_for(
+        self, count: int, timeout: float = 20.0
+    ) -> list[ConsumerRecord[bytes, bytes]]:
         async def probe() -> list[ConsumerRecord[bytes, bytes]] | None:
             return self.records if len(self.records) >= count else None
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from prometheus_client import Counter
+
 from services.classifier.scoring import combine
 from services.classifier.signals import Signal
-from shared.events import ClassifiedReport, ReportClassified, ReportReceived, SignalResult
-from shared.events import derive_id
+from shared.events import (
+    ClassifiedReport,
+    ReportClassified,
+    ReportReceived,
+    SignalResult,
+    derive_id,
+)
 from shared.kafka.consumer import HandlerContext
-from prometheus_client import Counter
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +54,7 @@ class ClassifyHandler:
             for acc, res in zip(per_report, results, strict=True):
                 acc.extend(res)
         out = []
-        for event, report, results in zip(events, reports, per_report, strict=True):
+        for event, report, found in zip(events, reports, per_report, strict=True):
             out.append(
                 ReportClassified(
                     event_id=derive_id("classified", report.report_id),
@@ -57,7 +63,7 @@ class ClassifyHandler:
                     causation_id=event.event_id,
                     payload=ClassifiedReport(
                         report=report,
-                        classification=combine(report, results, self.versions, missing),
+                        classification=combine(report, found, self.versions, missing),
                     ),
                 )
             )

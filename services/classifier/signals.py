@@ -100,7 +100,8 @@ class RuleSignal:
                     if m is not None:
                         results.append(
                             SignalResult(
-                                name=f"rule:{rule.spec.id}" + (":shadow" if rule.spec.shadow else ""),
+                                name=f"rule:{rule.spec.id}"
+                                + (":shadow" if rule.spec.shadow else ""),
                                 version=self.version,
                                 policy_area=rule.spec.policy_area,
                                 score=0.0 if rule.spec.shadow else rule.spec.weight,
@@ -112,7 +113,7 @@ class RuleSignal:
 
 
 class ProfanitySignal:
-    """The abusive-language model shipped inside ``alt-profanity-check`` (linear SVM, calibrated)."""
+    """The abusive-language model shipped inside ``alt-profanity-check`` (a calibrated SVM)."""
 
     name = "model:profanity"
 

@@ -26,8 +26,10 @@ def _verify(settings: ServiceSettings, _: argparse.Namespace) -> int:
             await engine.dispose()
         print(json.dumps(dataclasses.asdict(result)))
         if not result.ok:
-            print(f"audit chain broken at record {result.first_broken_seq}: {result.reason}",
-                  file=sys.stderr)
+            print(
+                f"audit chain broken at record {result.first_broken_seq}: {result.reason}",
+                file=sys.stderr,
+            )
         return 0 if result.ok else 1
 
     return asyncio.run(main())

@@ -17,8 +17,11 @@ from shared.errors import ApiError
 router = APIRouter(prefix="/v1", tags=["enforcement"])
 
 
-@router.get("/subjects/{subject_id}/actions", response_model=ActionList,
-            summary="Actions taken on a subject, newest first")
+@router.get(
+    "/subjects/{subject_id}/actions",
+    response_model=ActionList,
+    summary="Actions taken on a subject, newest first",
+)
 async def subject_actions(subject_id: str, request: Request) -> ActionList:
     async with request.app.state.runtime.engine.connect() as conn:
         rows = await conn.execute(
@@ -51,8 +54,11 @@ async def audit_trail(
     return AuditPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 
 
-@router.get("/audit/verify", response_model=VerifyRead,
-            summary="Walk the hash chain; name the first broken record")
+@router.get(
+    "/audit/verify",
+    response_model=VerifyRead,
+    summary="Walk the hash chain; name the first broken record",
+)
 async def audit_verify(request: Request) -> VerifyRead:
     result = await audit.verify(request.app.state.runtime.engine)
     return VerifyRead(**dataclasses.asdict(result))

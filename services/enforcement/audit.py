@@ -67,7 +67,9 @@ async def append(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> None:
         return
     await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
     head = (
-        await conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1))
+        await conn.execute(
+            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+        )
     ).first()
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
     rows = []
@@ -109,26 +111,43 @@ async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> VerifyResult:
     async with engine.connect() as conn:
         while True:
             rows = (
-                await conn.execute(
-                    select(audit_log)
-                    .where(audit_log.c.seq > last_seq)
-                    .order_by(audit_log.c.seq)
-                    .limit(chunk)
+                (
+                    await conn.execute(
+                        select(audit_log)
+                        .where(audit_log.c.seq > last_seq)
+                        .order_by(audit_log.c.seq)
+                        .limit(chunk)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
             if not rows:
                 return VerifyResult(True, checked, last_seq, prev)
             for row in rows:
                 seq = row["seq"]
                 if seq != last_seq + 1:
-                    return VerifyResult(False, checked, last_seq, prev, last_seq + 1,
-                                        f"row {last_seq + 1} is missing")
+                    return VerifyResult(
+                        False,
+                        checked,
+                        last_seq,
+                        prev,
+                        last_seq + 1,
+                        f"row {last_seq + 1} is missing",
+                    )
                 if row["prev_hash"] != prev:
-                    return VerifyResult(False, checked, last_seq, prev, seq,
-                                        "prev_hash does not match the previous row's hash")
+                    return VerifyResult(
+                        False,
+                        checked,
+                        last_seq,
+                        prev,
+                        seq,
+                        "prev_hash does not match the previous row's hash",
+                    )
                 if row_hash(seq, prev, dict(row)) != row["hash"]:
-                    return VerifyResult(False, checked, last_seq, prev, seq,
-                                        "row content does not match its hash")
+                    return VerifyResult(
+                        False, checked, last_seq, prev, seq, "row content does not match its hash"
+                    )
                 prev = row["hash"]
                 last_seq = seq
                 checked += 1

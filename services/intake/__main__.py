@@ -35,8 +35,11 @@ def _keys(settings: ServiceSettings, args: argparse.Namespace) -> int:
             if args.keys_command == "create":
                 scopes = [s for s in args.scopes.split(",") if s]
                 key_id, key = await create_key(engine, client_id=args.client, scopes=scopes)
-                print(json.dumps({"key_id": key_id, "client_id": args.client,
-                                  "scopes": scopes, "key": key}))
+                print(
+                    json.dumps(
+                        {"key_id": key_id, "client_id": args.client, "scopes": scopes, "key": key}
+                    )
+                )
             elif args.keys_command == "list":
                 for row in await list_keys(engine):
                     print(json.dumps(row, default=str))

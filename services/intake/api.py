@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from sqlalchemy import select
@@ -17,8 +17,10 @@ from shared.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
-_AUTH_ERRORS = {401: {"description": "Missing or unknown API key"},
-                403: {"description": "The key lacks the scope"}}
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "The key lacks the scope"},
+}
 
 
 def _require(scope: str):  # type: ignore[no-untyped-def]
@@ -31,13 +33,21 @@ def _require(scope: str):  # type: ignore[no-untyped-def]
         if authorization and authorization.lower().startswith("bearer "):
             key = authorization[7:].strip()
         if not key:
-            raise ApiError(401, "unauthenticated", "an API key is required",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "an API key is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         store: KeyStore = request.app.state.keys
         principal = await store.authenticate(key)
         if principal is None:
-            raise ApiError(401, "unauthenticated", "unknown or revoked API key",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "unknown or revoked API key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"the API key lacks the {scope!r} scope")
         return principal
@@ -70,7 +80,7 @@ async def create_report(
     response.headers["Location"] = status_url
     return ReportAccepted(
         report_id=stored.report_id,
-        status=stored.status,  # type: ignore[arg-type]
+        status=stored.status,
         status_url=status_url,
         received_at=stored.received_at,
         duplicate=stored.duplicate,

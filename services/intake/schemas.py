@@ -16,9 +16,7 @@ class ReporterIn(BaseModel):
 
     reporter_id: str | None = Field(default=None, max_length=256, description="The platform's id.")
     name: str | None = Field(default=None, max_length=256)
-    email: str | None = Field(
-        default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    )
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class SubjectIn(BaseModel):

@@ -56,9 +56,11 @@ class Policy(BaseModel):
             return self.defaults
         fields = own.model_fields_set
         return AreaRule(
-            auto_action_at=own.auto_action_at if "auto_action_at" in fields
+            auto_action_at=own.auto_action_at
+            if "auto_action_at" in fields
             else self.defaults.auto_action_at,
-            dismiss_below=own.dismiss_below if "dismiss_below" in fields
+            dismiss_below=own.dismiss_below
+            if "dismiss_below" in fields
             else self.defaults.dismiss_below,
             queue=own.queue or self.defaults.queue,
             action=own.action or self.defaults.action,
@@ -101,15 +103,33 @@ def route(policy: Policy, report: Report, classification: Classification) -> Rou
     deadline = report.received_at + info.target_time_to_action
     if not human_only:
         if rule.auto_action_at is not None and score >= rule.auto_action_at:
-            return Route("action", area, score, f"score {score:.2f} >= {rule.auto_action_at}",
-                         action=rule.action, tier=info.tier)
+            return Route(
+                "action",
+                area,
+                score,
+                f"score {score:.2f} >= {rule.auto_action_at}",
+                action=rule.action,
+                tier=info.tier,
+            )
         if rule.dismiss_below is not None and score < rule.dismiss_below:
-            return Route("dismiss", area, score, f"score {score:.2f} < {rule.dismiss_below}",
-                         tier=info.tier)
-    reason = "human review required for this tier or source" if human_only else (
-        f"score {score:.2f} between thresholds")
-    return Route("review", area, score, reason, queue=rule.queue, tier=info.tier,
-                 deadline=deadline, priority=priority(info.tier, report.source, score))
+            return Route(
+                "dismiss", area, score, f"score {score:.2f} < {rule.dismiss_below}", tier=info.tier
+            )
+    reason = (
+        "human review required for this tier or source"
+        if human_only
+        else (f"score {score:.2f} between thresholds")
+    )
+    return Route(
+        "review",
+        area,
+        score,
+        reason,
+        queue=rule.queue,
+        tier=info.tier,
+        deadline=deadline,
+        priority=priority(info.tier, report.source, score),
+    )
 
 
 _TIER_WEIGHT = {Tier.S0: 4000, Tier.S1: 3000, Tier.S2: 2000, Tier.S3: 1000}

@@ -316,7 +316,8 @@ class ConsumerLoop(Generic[E]):
             str(exc)[:500],
         )
         DEAD_LETTERS.labels(self.service, record.topic, reason).inc()
-        headers = list(record.headers or ()) + [
+        headers = [
+            *(record.headers or ()),
             ("tns-dlq-reason", reason.encode()),
             ("tns-dlq-error", f"{type(exc).__name__}: {exc}"[:4000].encode()),
             ("tns-dlq-service", self.service.encode()),

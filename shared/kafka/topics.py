@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.events import ActionIssued, DecisionMade, Event, ReportClassified, ReportReceived
-from shared.events import ReviewTaskCreated
+from shared.events import (
+    ActionIssued,
+    DecisionMade,
+    Event,
+    ReportClassified,
+    ReportReceived,
+    ReviewTaskCreated,
+)
 
 QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -62,12 +69,10 @@ async def ensure_topics(bootstrap_servers: str, names: list[str], partitions: in
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if missing:
-            try:
+            # Another replica may create one between our list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
                 )
-            except TopicAlreadyExistsError:
-                # Another replica created it between our list and create.
-                pass
     finally:
         await admin.close()

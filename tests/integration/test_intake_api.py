@@ -25,8 +25,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 async def intake(
     kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = IntakeSettings(**service_env(kafka, postgres, namespace), max_body_bytes=4096,
-                              api_key_cache_seconds=0)
+    settings = IntakeSettings(
+        **service_env(kafka, postgres, namespace), max_body_bytes=4096, api_key_cache_seconds=0
+    )
     async with running(create_app(settings)) as client:
         yield client
 
@@ -84,7 +85,9 @@ async def test_missing_unknown_or_revoked_key_is_401(
     bad = await intake.post("/v1/reports", json=report_body(), headers=auth("tns_nope"))
     assert bad.status_code == 401
     key_id, k = await create_key(db, client_id="client-b", scopes=["reports:write"])
-    assert (await intake.post("/v1/reports", json=report_body(), headers=auth(k))).status_code == 202
+    assert (
+        await intake.post("/v1/reports", json=report_body(), headers=auth(k))
+    ).status_code == 202
     await revoke_key(db, key_id)
     revoked = await intake.post("/v1/reports", json=report_body(), headers=auth(k))
     assert revoked.status_code == 401
@@ -97,9 +100,7 @@ async def test_key_without_the_scope_is_403(intake: httpx.AsyncClient, db: Async
     assert r.status_code == 403
 
 
-async def test_invalid_body_is_422_with_the_field_path(
-    intake: httpx.AsyncClient, key: str
-) -> None:
+async def test_invalid_body_is_422_with_the_field_path(intake: httpx.AsyncClient, key: str) -> None:
     body = report_body()
     body["subject"]["subject_type"] = "planet"
     r = await intake.post("/v1/reports", json=body, headers=auth(key))

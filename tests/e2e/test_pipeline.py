@@ -1,0 +1,132 @@
+"""A report in at intake, the outcome out on the topics and in the enforcement API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.embedded import EmbeddedKafka
+from shared.events import ActionIssued, ReviewTaskCreated
+from shared.kafka.topics import Topics
+from tests.e2e.conftest import Stack
+from tests.factories import report_body
+from tests.harness import TopicWatcher, eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def _post(client: httpx.AsyncClient, stack: Stack, body: dict[str, object]) -> str:
+    r = await client.post(
+        f"{stack['intake'].url}/v1/reports",
+        json=body,
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+    )
+    assert r.status_code == 202, r.text
+    report_id: str = r.json()["report_id"]
+    return report_id
+
+
+async def test_abusive_is_actioned_benign_dismissed_borderline_reviewed(
+    stack: Stack, kafka: EmbeddedKafka
+) -> None:
+    topics = Topics(stack.namespace)
+    abusive = report_body("you are a worthless idiot, go die")
+    benign = report_body("what a lovely photo of your garden")
+    borderline = report_body("buy followers cheap at my shop", category="spam")
+    async with (
+        TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions,
+        TopicWatcher(kafka.bootstrap_servers, topics.review("spam")) as review,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        abusive_id = await _post(client, stack, abusive)
+        benign_id = await _post(client, stack, benign)
+        borderline_id = await _post(client, stack, borderline)
+        [action_msg] = await actions.wait_for(1)
+        [task_msg] = await review.wait_for(1)
+        enforcement = stack["enforcement"].url
+
+        async def benign_decided() -> list[dict[str, object]] | None:
+            page = (
+                await client.get(f"{enforcement}/v1/audit", params={"report": benign_id})
+            ).json()
+            return page["items"] or None
+
+        [benign_audit] = await eventually(benign_decided)
+        subject = abusive["subject"]["subject_id"]  # type: ignore[index]
+        listed = (await client.get(f"{enforcement}/v1/subjects/{subject}/actions")).json()
+    action = ActionIssued.from_bytes(action_msg.value).payload
+    assert str(action.report_id) == abusive_id
+    assert action.action.value == "remove_content"
+    assert [a["report_id"] for a in listed["items"]] == [abusive_id]
+    assert benign_audit["details"]["outcome"] == "no_action"  # type: ignore[index]
+    task = ReviewTaskCreated.from_bytes(task_msg.value).payload
+    assert str(task.report.report_id) == borderline_id
+    assert task.queue == "spam"
+    await asyncio.sleep(0.5)
+    assert len(actions.records) == 1, "only the abusive report is actioned"
+
+
+async def test_classifier_killed_mid_stream_loses_nothing_and_duplicates_nothing(
+    stack: Stack, kafka: EmbeddedKafka, db: AsyncEngine
+) -> None:
+    topics = Topics(stack.namespace)
+    n = 1000
+    bodies = [
+        report_body("you are a worthless idiot, go die" if i % 2 else "have a nice day friend")
+        for i in range(n)
+    ]
+    sem = asyncio.Semaphore(32)
+    report_ids: list[str] = []
+
+    async def post(client: httpx.AsyncClient, body: dict[str, object]) -> None:
+        async with sem:
+            report_ids.append(await _post(client, stack, body))
+
+    async def decided() -> int:
+        async with db.connect() as conn:
+            count = await conn.scalar(
+                text("SELECT count(*) FROM enforcement.decisions WHERE report_id = ANY(:ids)"),
+                {"ids": [uuid.UUID(r) for r in report_ids]},
+            )
+        return int(count or 0)
+
+    async with (
+        TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
+        posting = asyncio.gather(*(post(client, b) for b in bodies))
+        await eventually(lambda: _at_least(decided, 100), timeout=60)
+        stack["classifier"].kill()  # SIGKILL mid-stream: no graceful shutdown, no offset commit
+        await posting
+        assert await decided() < n, "the kill must land part-way through the stream"
+        stack["classifier"].start()
+        await eventually(lambda: _at_least(decided, n), timeout=120)
+        await actions.wait_for(n // 2, timeout=60)
+        await asyncio.sleep(1)
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) AS decisions, count(DISTINCT report_id) AS reports "
+                    "FROM enforcement.decisions WHERE report_id = ANY(:ids)"
+                ),
+                {"ids": [uuid.UUID(r) for r in report_ids]},
+            )
+        ).one()
+        action_rows = await conn.scalar(
+            text("SELECT count(*) FROM enforcement.actions WHERE report_id = ANY(:ids)"),
+            {"ids": [uuid.UUID(r) for r in report_ids]},
+        )
+    assert (rows.decisions, rows.reports) == (n, n)
+    assert action_rows == n // 2
+    action_ids = [ActionIssued.from_bytes(r.value).payload.action_id for r in actions.records]
+    assert len(action_ids) == len(set(action_ids)) == n // 2
+
+
+async def _at_least(probe, target: int) -> bool:  # type: ignore[no-untyped-def]
+    return await probe() >= target

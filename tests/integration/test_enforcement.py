@@ -1,0 +1,116 @@
+"""Enforcement against the real broker and PostgreSQL: idempotent actions, a verifiable audit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.enforcement.app import create_app
+from services.enforcement.settings import EnforcementSettings
+from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from shared.kafka.topics import Topics
+from tests.factories import make_decision
+from tests.harness import TopicWatcher, eventually, produce_raw, running, service_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def test_replayed_decision_produces_no_second_action(
+    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str, db: AsyncEngine
+) -> None:
+    topics = Topics(namespace)
+    decision = make_decision()
+    subject = decision.payload.subject.subject_id
+    async with running(
+        create_app(EnforcementSettings(**service_env(kafka, postgres, namespace)))
+    ) as api:
+        async with TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions:
+            msg = (decision.key(), decision.to_bytes())
+            await produce_raw(kafka.bootstrap_servers, topics.decisions, [msg, msg])
+            await actions.wait_for(1)
+            # A second delivery later, after the first was committed.
+            await produce_raw(kafka.bootstrap_servers, topics.decisions, [msg])
+
+            async def audit_settled() -> list[object] | None:
+                page = (await api.get("/v1/audit", params={"subject": subject})).json()
+                return page["items"] if len(page["items"]) >= 2 else None
+
+            records = await eventually(audit_settled)
+            async with db.connect() as conn:
+                processed = await conn.scalar(
+                    text("SELECT count(*) FROM enforcement.processed_events WHERE event_id = :e"),
+                    {"e": decision.event_id},
+                )
+            assert processed == 1
+        listed = (await api.get(f"/v1/subjects/{subject}/actions")).json()["items"]
+    assert len(listed) == 1
+    assert listed[0]["action"] == "remove_content"
+    assert len(actions.records) == 1
+    assert [r["act"] for r in records] == ["decision_recorded", "action_issued"]
+
+
+async def test_audit_log_refuses_updates_and_deletes(
+    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str, db: AsyncEngine
+) -> None:
+    async with running(create_app(EnforcementSettings(**service_env(kafka, postgres, namespace)))):
+        pass
+    for sql in (
+        "UPDATE enforcement.audit_log SET actor_id = 'x'",
+        "DELETE FROM enforcement.audit_log",
+        "TRUNCATE enforcement.audit_log",
+    ):
+        with pytest.raises(Exception, match="append-only"):
+            async with db.begin() as conn:
+                await conn.execute(text(sql))
+
+
+async def test_verify_names_the_row_edited_behind_the_services_back(
+    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str
+) -> None:
+    topics = Topics(namespace)
+    decisions = [make_decision() for _ in range(5)]
+    env = service_env(kafka, postgres, namespace)
+    async with running(create_app(EnforcementSettings(**env))) as api:
+        async with TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions:
+            await produce_raw(
+                kafka.bootstrap_servers,
+                topics.decisions,
+                [(d.key(), d.to_bytes()) for d in decisions],
+            )
+            await actions.wait_for(5)
+        assert (await api.get("/v1/audit/verify")).json()["ok"] is True
+        target = decisions[2].payload.subject.subject_id
+        page = (await api.get("/v1/audit", params={"subject": target})).json()
+        seq = page["items"][0]["seq"]
+        # A superuser can switch triggers off; the hash chain still gives the edit away.
+        postgres.psql(
+            "SET session_replication_role = replica;"
+            f"UPDATE enforcement.audit_log SET details = jsonb_set(details, '{{outcome}}', "
+            f"'\"no_action\"') WHERE seq = {seq};"
+        )
+        verdict = (await api.get("/v1/audit/verify")).json()
+        try:
+            assert verdict["ok"] is False
+            assert verdict["first_broken_seq"] == seq
+            cli = subprocess.run(
+                [sys.executable, "-m", "services.enforcement", "verify"],
+                env={**os.environ, "TNS_DATABASE_URL": postgres.url, "TNS_LOG_JSON": "false"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert cli.returncode == 1
+            assert f"broken at record {seq}" in cli.stderr
+        finally:
+            # Put the row back so the shared chain stays valid for the other tests.
+            postgres.psql(
+                "SET session_replication_role = replica;"
+                f"UPDATE enforcement.audit_log SET details = jsonb_set(details, '{{outcome}}', "
+                f"'\"action\"') WHERE seq = {seq};"
+            )
+        assert (await api.get("/v1/audit/verify")).json()["ok"] is True
