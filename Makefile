@@ -1,14 +1,13 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both install what they need.
 SHELL := /bin/bash
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv as a module of the machine's python3, so it is found wherever pip put it.
+UV := python3 -m uv
 RUN := $(UV) run --frozen
 
 .PHONY: install run test test-unit test-integration test-e2e lint format schemas bench clean
 
-$(UV):
-	python3 -m pip install --quiet --user uv
-
-install: $(UV)
+install:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --quiet
 
 run: install ## start the whole pipeline on the embedded broker and PostgreSQL
@@ -34,6 +33,9 @@ lint: install
 format: install
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+bench: install ## throughput of the classifier and enforcement against their targets
+	$(RUN) python -m bench
 
 schemas: install ## re-export the committed JSON Schemas of the events
 	$(RUN) python -m shared.events.export

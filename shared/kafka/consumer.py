@@ -175,11 +175,14 @@ class ConsumerLoop(Generic[E]):
                 self.healthy = True
                 return
             except Exception as exc:
-                if not _is_infra_error(exc):
-                    raise
+                # Poison messages were dead-lettered inside process(); what reaches here is an
+                # outage (or a bug): retry the batch rather than skip it or let the loop die.
                 self.healthy = False
                 HANDLER_RETRIES.labels(self.service, self.name).inc()
-                logger.warning("infrastructure error, retrying in %.1fs: %s", delay, exc)
+                if _is_infra_error(exc):
+                    logger.warning("infrastructure error, retrying in %.1fs: %s", delay, exc)
+                else:
+                    logger.exception("batch failed unexpectedly, retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.handler_backoff_max_s)
 

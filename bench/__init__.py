@@ -1,0 +1,1 @@
+"""Throughput benchmarks for the classifier and enforcement services (``python -m bench``)."""

@@ -1,0 +1,149 @@
+"""``python -m bench [--n N]``: classifier and enforcement throughput on embedded Kafka + PG."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import classifier, enforcement
+from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from tests.harness import service_env
+
+TARGET_RATE = 5_000.0
+TARGET_RATIO = 0.5
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows(n: int, c: dict[str, Any], e: dict[str, Any]) -> list[dict[str, Any]]:
+    clf, ref = c["classifier"], c["passthrough"]
+    enf = e["enforcement"]
+    ratio = clf.rate / ref.rate
+    return [
+        {
+            "section": "classifier",
+            "what": "classifier throughput (reports/s)",
+            "value": round(clf.rate, 1),
+            "target": f">= {TARGET_RATE:.0f}",
+            "pass": clf.rate >= TARGET_RATE,
+            "detail": clf.as_dict(),
+        },
+        {
+            "section": "classifier",
+            "what": "pass-through reference (reports/s)",
+            "value": round(ref.rate, 1),
+            "target": "(reference)",
+            "pass": None,
+            "detail": ref.as_dict(),
+        },
+        {
+            "section": "classifier",
+            "what": "ratio classifier / pass-through",
+            "value": round(ratio, 3),
+            "target": f">= {TARGET_RATIO}",
+            "pass": ratio >= TARGET_RATIO,
+        },
+        {
+            "section": "classifier",
+            "what": "RSS after run, MiB (whole bench process)",
+            "value": round(c["rss_mib"], 1),
+            "target": "(info)",
+            "pass": None,
+        },
+        {
+            "section": "enforcement",
+            "what": f"enforcement throughput (decisions/s, sync_commit={e['synchronous_commit']})",
+            "value": round(enf.rate, 1),
+            "target": f">= {TARGET_RATE:.0f}",
+            "pass": enf.rate >= TARGET_RATE,
+            "detail": enf.as_dict(),
+        },
+        {
+            "section": "enforcement",
+            "what": "audit rows written (expect 2 x N)",
+            "value": e["audit_rows"],
+            "target": f"== {2 * n}",
+            "pass": e["audit_rows"] == 2 * n,
+        },
+    ]
+
+
+def _print(rows: list[dict[str, Any]]) -> None:
+    w = max(len(r["what"]) for r in rows)
+    head = f"{'what':<{w}}  {'value':>10}  {'target':>12}  result"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        res = "-" if r["pass"] is None else ("PASS" if r["pass"] else "FAIL")
+        print(f"{r['what']:<{w}}  {r['value']:>10}  {r['target']:>12}  {res}")
+    print()
+    for r in rows:
+        if "detail" in r:
+            d = r["detail"]
+            print(
+                f"  {r['what'].split(' (')[0]}: n={d['n']} total={d['total_s']}s "
+                f"(start-up to first output {d['startup_s']}s, first->last {d['steady_s']}s, "
+                f"steady {d['steady_rate_per_s']}/s)"
+            )
+
+
+async def _bench(kafka: EmbeddedKafka, pg: EmbeddedPostgres, n: int, warmup: int) -> list[Any]:
+    env = service_env(kafka, pg, "")
+    env["log_level"] = "WARNING"
+    c = await classifier.run(env, n, warmup)
+    e = await enforcement.run(env, n, warmup)
+    return _rows(n, c, e)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    p.add_argument("--n", type=int, default=20_000, help="messages per timed run")
+    p.add_argument("--warmup", type=int, default=300, help="untimed warm-up messages per run")
+    p.add_argument("--out", type=Path, default=ROOT / ".bench" / "results.json")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger().setLevel(logging.WARNING)
+
+    # A short path: the socket lives in the data dir and socket paths are limited to ~100 bytes.
+    datadir = Path(tempfile.gettempdir()) / f"tnsb-{os.getpid()}"
+    kafka = EmbeddedKafka()
+    pg = EmbeddedPostgres(datadir)
+    started = time.monotonic()
+    try:
+        kafka.start()
+        pg.start()
+        rows = asyncio.run(asyncio.wait_for(_bench(kafka, pg, args.n, args.warmup), 1800))
+    finally:
+        try:
+            pg.stop()
+        finally:
+            kafka.stop()
+            shutil.rmtree(datadir, ignore_errors=True)
+    print(
+        f"bench: n={args.n} warm-up={args.warmup} cpus={os.cpu_count()} "
+        f"python={platform.python_version()} wall={time.monotonic() - started:.1f}s"
+    )
+    _print(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {"n": args.n, "warmup": args.warmup, "cpus": os.cpu_count(), "rows": rows},
+            indent=2,
+            default=str,
+        )
+    )
+    print(f"\nwrote {args.out}")
+    return 0 if all(r["pass"] is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
