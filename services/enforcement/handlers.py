@@ -21,9 +21,9 @@ async def handle_decisions(events: list[DecisionMade], ctx: HandlerContext) -> l
         (
             await conn.execute(
                 insert(decisions)
-                .values([_decision_row(e, now) for e in by_id.values()])
                 .on_conflict_do_nothing(index_elements=["decision_id"])
-                .returning(decisions.c.decision_id)
+                .returning(decisions.c.decision_id),
+                [_decision_row(e, now) for e in by_id.values()],
             )
         ).scalars()
     )
@@ -89,24 +89,21 @@ async def handle_decisions(events: list[DecisionMade], ctx: HandlerContext) -> l
             )
     if issued:
         await conn.execute(
-            insert(actions)
-            .values(
-                [
-                    {
-                        "action_id": a.payload.action_id,
-                        "decision_id": a.payload.decision_id,
-                        "report_id": a.payload.report_id,
-                        "subject_type": a.payload.subject.subject_type.value,
-                        "subject_id": a.payload.subject.subject_id,
-                        "action": a.payload.action.value,
-                        "policy_area": a.payload.policy_area.value,
-                        "status": "issued",
-                        "issued_at": now,
-                    }
-                    for a in issued
-                ]
-            )
-            .on_conflict_do_nothing()
+            insert(actions).on_conflict_do_nothing(),
+            [
+                {
+                    "action_id": a.payload.action_id,
+                    "decision_id": a.payload.decision_id,
+                    "report_id": a.payload.report_id,
+                    "subject_type": a.payload.subject.subject_type.value,
+                    "subject_id": a.payload.subject.subject_id,
+                    "action": a.payload.action.value,
+                    "policy_area": a.payload.policy_area.value,
+                    "status": "issued",
+                    "issued_at": now,
+                }
+                for a in issued
+            ],
         )
     await audit.append(conn, entries)
     return issued

@@ -37,9 +37,9 @@ class RouteHandler:
             # (a new event id) is still routed once.
             result = await ctx.conn.execute(
                 insert(routings)
-                .values(rows)
                 .on_conflict_do_nothing(index_elements=["report_id"])
-                .returning(routings.c.report_id)
+                .returning(routings.c.report_id),
+                rows,
             )
             routed = {str(r) for r in result.scalars()}
             out = [e for e in out if str(e.correlation_id) in routed]

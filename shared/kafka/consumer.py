@@ -294,9 +294,9 @@ class ConsumerLoop(Generic[E]):
         table = self.processed_table
         result = await conn.execute(
             insert(table)
-            .values([{"event_id": e.event_id} for e in events])
             .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(table.c.event_id)
+            .returning(table.c.event_id),
+            [{"event_id": e.event_id} for e in events],
         )
         claimed = set(result.scalars())
         if len(claimed) < len(events):
