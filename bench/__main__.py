@@ -1,4 +1,9 @@
-"""``python -m bench [--n N]``: classifier and enforcement throughput on embedded Kafka + PG."""
+"""``python -m bench [--n N] [--only SECTION ...]``: service throughput on embedded Kafka + PG.
+
+Each section is a module with ``async def run(env, n, warmup) -> list[row]``; a row is a dict with
+``section``, ``what``, ``value``, ``target``, ``pass`` (None for reference figures) and optionally
+``detail`` (a ``Timed.as_dict()``).
+"""
 
 from __future__ import annotations
 
@@ -19,62 +24,8 @@ from bench import classifier, enforcement
 from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from tests.harness import service_env
 
-TARGET_RATE = 5_000.0
-TARGET_RATIO = 0.5
+SECTIONS: dict[str, Any] = {"classifier": classifier, "enforcement": enforcement}
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _rows(n: int, c: dict[str, Any], e: dict[str, Any]) -> list[dict[str, Any]]:
-    clf, ref = c["classifier"], c["passthrough"]
-    enf = e["enforcement"]
-    ratio = clf.rate / ref.rate
-    return [
-        {
-            "section": "classifier",
-            "what": "classifier throughput (reports/s)",
-            "value": round(clf.rate, 1),
-            "target": f">= {TARGET_RATE:.0f}",
-            "pass": clf.rate >= TARGET_RATE,
-            "detail": clf.as_dict(),
-        },
-        {
-            "section": "classifier",
-            "what": "pass-through reference (reports/s)",
-            "value": round(ref.rate, 1),
-            "target": "(reference)",
-            "pass": None,
-            "detail": ref.as_dict(),
-        },
-        {
-            "section": "classifier",
-            "what": "ratio classifier / pass-through",
-            "value": round(ratio, 3),
-            "target": f">= {TARGET_RATIO}",
-            "pass": ratio >= TARGET_RATIO,
-        },
-        {
-            "section": "classifier",
-            "what": "RSS after run, MiB (whole bench process)",
-            "value": round(c["rss_mib"], 1),
-            "target": "(info)",
-            "pass": None,
-        },
-        {
-            "section": "enforcement",
-            "what": f"enforcement throughput (decisions/s, sync_commit={e['synchronous_commit']})",
-            "value": round(enf.rate, 1),
-            "target": f">= {TARGET_RATE:.0f}",
-            "pass": enf.rate >= TARGET_RATE,
-            "detail": enf.as_dict(),
-        },
-        {
-            "section": "enforcement",
-            "what": "audit rows written (expect 2 x N)",
-            "value": e["audit_rows"],
-            "target": f"== {2 * n}",
-            "pass": e["audit_rows"] == 2 * n,
-        },
-    ]
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
@@ -96,18 +47,23 @@ def _print(rows: list[dict[str, Any]]) -> None:
             )
 
 
-async def _bench(kafka: EmbeddedKafka, pg: EmbeddedPostgres, n: int, warmup: int) -> list[Any]:
+async def _bench(
+    kafka: EmbeddedKafka, pg: EmbeddedPostgres, n: int, warmup: int, only: list[str]
+) -> list[Any]:
     env = service_env(kafka, pg, "")
     env["log_level"] = "WARNING"
-    c = await classifier.run(env, n, warmup)
-    e = await enforcement.run(env, n, warmup)
-    return _rows(n, c, e)
+    rows: list[Any] = []
+    for name, module in SECTIONS.items():
+        if not only or name in only:
+            rows.extend(await module.run(env, n, warmup))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench")
     p.add_argument("--n", type=int, default=20_000, help="messages per timed run")
     p.add_argument("--warmup", type=int, default=300, help="untimed warm-up messages per run")
+    p.add_argument("--only", nargs="*", choices=list(SECTIONS), default=[], help="sections to run")
     p.add_argument("--out", type=Path, default=ROOT / ".bench" / "results.json")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -121,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kafka.start()
         pg.start()
-        rows = asyncio.run(asyncio.wait_for(_bench(kafka, pg, args.n, args.warmup), 1800))
+        bench = _bench(kafka, pg, args.n, args.warmup, args.only)
+        rows = asyncio.run(asyncio.wait_for(bench, 1800))
     finally:
         try:
             pg.stop()

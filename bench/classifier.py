@@ -153,7 +153,11 @@ async def _time_passthrough(env: dict[str, Any], input_topic: str, n: int) -> Ti
     return timed(n, started, count)
 
 
-async def run(env: dict[str, Any], n: int, warmup: int) -> dict[str, Any]:
+TARGET_RATE = 5_000.0
+TARGET_RATIO = 0.5
+
+
+async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
     # Warm-up (not counted): the same two runs on a few hundred messages of their own.
     w_msgs = make_events(warmup)
     _, w_ns = await _time_classifier(env, w_msgs)
@@ -165,4 +169,36 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> dict[str, Any]:
 
     rss = rss_mib()
     ref = await _time_passthrough(env, Topics(ns).reports_received, n)
-    return {"classifier": clf, "passthrough": ref, "rss_mib": rss}
+    ratio = clf.rate / ref.rate
+    return [
+        {
+            "section": "classifier",
+            "what": "classifier throughput (reports/s)",
+            "value": round(clf.rate, 1),
+            "target": f">= {TARGET_RATE:.0f}",
+            "pass": clf.rate >= TARGET_RATE,
+            "detail": clf.as_dict(),
+        },
+        {
+            "section": "classifier",
+            "what": "pass-through reference (reports/s)",
+            "value": round(ref.rate, 1),
+            "target": "(reference)",
+            "pass": None,
+            "detail": ref.as_dict(),
+        },
+        {
+            "section": "classifier",
+            "what": "ratio classifier / pass-through",
+            "value": round(ratio, 3),
+            "target": f">= {TARGET_RATIO}",
+            "pass": ratio >= TARGET_RATIO,
+        },
+        {
+            "section": "classifier",
+            "what": "RSS after run, MiB (whole bench process)",
+            "value": round(rss, 1),
+            "target": "(info)",
+            "pass": None,
+        },
+    ]

@@ -74,6 +74,19 @@ class Subject(Model):
     owner_account_id: str | None = Field(default=None, max_length=256)
 
 
+class Media(Model):
+    """An image, video, audio or file attached to a report: inline bytes or its hashes."""
+
+    media_type: ContentType
+    uri: str | None = Field(default=None, max_length=2048)
+    data_base64: str | None = Field(
+        default=None, description="Small inline copy (base64); intake bounds its size."
+    )
+    md5: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    pdq: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="PDQ hash, hex.")
+
+
 class Report(Model):
     """The canonical report as intake accepted it."""
 
@@ -96,6 +109,21 @@ class Report(Model):
     language: str | None = None
     occurred_at: AwareDatetime | None = None
     fingerprint: str
+    locations: list[str] = Field(
+        default_factory=list, description="Exact locations (URLs, identifiers) the notice names."
+    )
+    surface: str | None = Field(default=None, description="Product surface it was seen on.")
+    good_faith: bool = Field(default=False, description="The notifier's good-faith statement.")
+    anonymous: bool = Field(default=True, description="True when the notifier gave no identity.")
+    trusted_flagger_id: str | None = Field(
+        default=None, description="Set when a registered trusted flagger notified within its area."
+    )
+    reach: int | None = Field(default=None, ge=0, description="Views or audience of the subject.")
+    content_ref: str | None = Field(default=None, description="Reference to the content itself.")
+    media: list[Media] = Field(default_factory=list)
+    urls_flagged: list[str] = Field(
+        default_factory=list, description="URLs whose host was punycode (decoded in ``urls``)."
+    )
 
 
 class ReportReceived(Event):
@@ -115,15 +143,46 @@ class SignalResult(Model):
     policy_area: PolicyArea
     score: float = Field(ge=0.0, le=1.0)
     detail: str = ""
+    weight: float = Field(default=1.0, ge=0.0, description="Weight of the signal in the score.")
+    shadow: bool = Field(default=False, description="Recorded only; did not count.")
+
+
+class PriorAction(Model):
+    """An earlier enforcement action on the same subject or its owner."""
+
+    action: ActionType
+    policy_area: PolicyArea
+    decided_at: AwareDatetime
+
+
+class ReportContext(Model):
+    """What is known around a report: its reporter, its subject, how often it is reported."""
+
+    reporter_reputation: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Bayesian share of past notices that led to action.",
+    )
+    reporter_notices: int = Field(default=0, ge=0)
+    trusted_flagger: bool = False
+    distinct_reporters: int = Field(
+        default=1, ge=0, description="Distinct reporters of this subject in the recent window."
+    )
+    prior_actions: list[PriorAction] = Field(default_factory=list)
 
 
 class Classification(Model):
-    scores: dict[PolicyArea, float]
+    scores: dict[PolicyArea, float] = Field(description="Calibrated probability per policy area.")
     top_policy_area: PolicyArea
     top_score: float = Field(ge=0.0, le=1.0)
     signals: list[SignalResult]
-    versions: dict[str, str] = Field(description="Version of every rule set and model used.")
+    versions: dict[str, str] = Field(description="Version of every rule set, model and bank used.")
     missing_signals: list[str] = Field(default_factory=list)
+    context: ReportContext = Field(default_factory=ReportContext)
+    hash_match_bank: str | None = Field(
+        default=None, description="The hash bank a media item matched, if any."
+    )
 
 
 class ClassifiedReport(Model):
@@ -140,10 +199,52 @@ class ReportClassified(Event):
         return self.payload.report.subject.subject_id.encode()
 
 
+class RouteKind(StrEnum):
+    AUTOMATED_ACTION = "automated_action"
+    DISMISSED = "dismissed"
+    REVIEW = "review"
+
+
+class Routing(Model):
+    report_id: uuid.UUID
+    subject_id: str
+    route: RouteKind
+    policy_area: PolicyArea
+    case_id: uuid.UUID | None = None
+    queue: str | None = None
+    deadline: AwareDatetime | None = None
+    policy_version: str
+    routed_at: AwareDatetime
+
+
+class ReportRouted(Event):
+    """Where the router sent a report: automated action, dismissal, or a case in a queue."""
+
+    TOPIC = "tns.reports.routed.v1"
+    event_type: Literal["ReportRouted"] = "ReportRouted"
+    payload: Routing
+
+    def key(self) -> bytes:
+        return self.payload.subject_id.encode()
+
+
+class AppealRef(Model):
+    """The appeal a review task or a decision is about."""
+
+    appeal_id: uuid.UUID
+    decision_id: uuid.UUID
+    appellant: Literal["affected_user", "notifier"]
+    statement: str = ""
+    original_reviewer_id: str | None = None
+    original_outcome: Outcome
+    original_action: ActionType | None = None
+
+
 class ReviewTask(Model):
-    """Everything a reviewer needs to decide one report."""
+    """Everything a reviewer needs to decide one case (one subject and policy area)."""
 
     task_id: uuid.UUID
+    case_id: uuid.UUID | None = None
     queue: str
     policy_area: PolicyArea
     tier: Tier
@@ -151,8 +252,13 @@ class ReviewTask(Model):
     deadline: AwareDatetime
     reason: str
     policy_version: str
-    report: Report
+    report: Report = Field(description="The latest report on the case.")
     classification: Classification
+    report_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Every report linked to the case so far."
+    )
+    reports: list[Report] = Field(default_factory=list, description="Earlier linked reports.")
+    appeal: AppealRef | None = None
 
 
 class ReviewTaskCreated(Event):
@@ -188,6 +294,22 @@ class Decision(Model):
     reason: str
     score: float | None = None
     decided_at: AwareDatetime
+    case_id: uuid.UUID | None = None
+    report_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Every report the decision settles (the case's)."
+    )
+    confirmed_by: str | None = Field(default=None, description="Second reviewer (four-eyes).")
+    automated_detection: bool = Field(default=False, description="Detected by automated means.")
+    manifestly_unfounded: bool = Field(
+        default=False, description="The notice was manifestly unfounded (DSA Art. 23)."
+    )
+    territorial_scope: list[str] = Field(
+        default_factory=list, description="Two-letter codes when restricted in some territories."
+    )
+    duration_days: int | None = Field(default=None, gt=0, description="Length of a suspension.")
+    appeal: AppealRef | None = Field(
+        default=None, description="Set on the decision of an appeal; outcome ACTION upholds it."
+    )
 
 
 class DecisionMade(Event):
@@ -212,9 +334,16 @@ class Action(Model):
     decided_by: DecidedBy
     reason: str
     issued_at: AwareDatetime
+    ends_at: AwareDatetime | None = Field(default=None, description="End of a temporary action.")
+    territorial_scope: list[str] = Field(default_factory=list)
+    reverses: uuid.UUID | None = Field(
+        default=None, description="Set when this message reverses an earlier action (appeal)."
+    )
 
 
 class ActionIssued(Event):
+    """An action (or, with ``reverses`` set, a reversal) for product clients to carry out."""
+
     TOPIC = "tns.actions.v1"
     event_type: Literal["ActionIssued"] = "ActionIssued"
     payload: Action
@@ -223,10 +352,89 @@ class ActionIssued(Event):
         return self.payload.subject.subject_id.encode()
 
 
+class ActionStatus(StrEnum):
+    APPLIED = "applied"
+    FAILED = "failed"
+
+
+class Confirmation(Model):
+    action_id: uuid.UUID
+    subject_id: str
+    status: ActionStatus
+    detail: str = Field(default="", max_length=2000)
+    confirmed_at: AwareDatetime
+
+
+class ActionConfirmed(Event):
+    """A product client confirming that it applied (or could not apply) an action."""
+
+    TOPIC = "tns.actions.confirmations.v1"
+    event_type: Literal["ActionConfirmed"] = "ActionConfirmed"
+    payload: Confirmation
+
+    def key(self) -> bytes:
+        return self.payload.subject_id.encode()
+
+
+class Recipient(StrEnum):
+    AFFECTED_USER = "affected_user"
+    NOTIFIER = "notifier"
+
+
+class Notice(Model):
+    """A message to the affected user (statement of reasons) or the notifier (outcome)."""
+
+    notice_id: uuid.UUID
+    recipient: Recipient
+    recipient_ref: str = Field(description="Owner account id, or the report id for a notifier.")
+    report_id: uuid.UUID
+    decision_id: uuid.UUID
+    subject: Subject
+    outcome: Outcome
+    action: ActionType | None = None
+    policy_area: PolicyArea
+    automated: bool = Field(description="Whether automated means took the decision.")
+    message: str
+    redress: str = Field(description="How to appeal, and until when.")
+    appeal_until: AwareDatetime
+
+
+class UserNotified(Event):
+    TOPIC = "tns.notifications.v1"
+    event_type: Literal["UserNotified"] = "UserNotified"
+    payload: Notice
+
+    def key(self) -> bytes:
+        return self.payload.subject.subject_id.encode()
+
+
+class Appeal(Model):
+    appeal: AppealRef
+    report_id: uuid.UUID
+    subject: Subject
+    policy_area: PolicyArea
+    lodged_at: AwareDatetime
+
+
+class AppealLodged(Event):
+    """An appeal accepted by enforcement, for the router to put on the appeals queue."""
+
+    TOPIC = "tns.appeals.v1"
+    event_type: Literal["AppealLodged"] = "AppealLodged"
+    payload: Appeal
+
+    def key(self) -> bytes:
+        return self.payload.subject.subject_id.encode()
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     ReportReceived,
     ReportClassified,
+    ReportRouted,
     ReviewTaskCreated,
     DecisionMade,
     ActionIssued,
+    ActionConfirmed,
+    UserNotified,
+    AppealLodged,
 )

@@ -10,12 +10,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from shared.events import (
+    ActionConfirmed,
     ActionIssued,
+    AppealLodged,
     DecisionMade,
     Event,
     ReportClassified,
     ReportReceived,
+    ReportRouted,
     ReviewTaskCreated,
+    UserNotified,
 )
 
 QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -37,6 +41,22 @@ class Topics:
     @property
     def reports_classified(self) -> str:
         return self.name(ReportClassified.TOPIC)
+
+    @property
+    def reports_routed(self) -> str:
+        return self.name(ReportRouted.TOPIC)
+
+    @property
+    def action_confirmations(self) -> str:
+        return self.name(ActionConfirmed.TOPIC)
+
+    @property
+    def notifications(self) -> str:
+        return self.name(UserNotified.TOPIC)
+
+    @property
+    def appeals(self) -> str:
+        return self.name(AppealLodged.TOPIC)
 
     @property
     def decisions(self) -> str:
