@@ -3,56 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy import select
 
 from services.intake.ingest import build_event
-from services.intake.keys import KeyStore, Principal
 from services.intake.models import reports
 from services.intake.schemas import ReportAccepted, ReportCreate, ReportRead
 from services.intake.writer import ReportWriter
+from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
 from shared.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["reports"])
-
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or unknown API key"},
-    403: {"description": "The key lacks the scope"},
-}
-
-
-def _require(scope: str):  # type: ignore[no-untyped-def]
-    async def dependency(
-        request: Request,
-        authorization: Annotated[str | None, Header(description="Bearer API key")] = None,
-        x_api_key: Annotated[str | None, Header(description="API key")] = None,
-    ) -> Principal:
-        key = x_api_key
-        if authorization and authorization.lower().startswith("bearer "):
-            key = authorization[7:].strip()
-        if not key:
-            raise ApiError(
-                401,
-                "unauthenticated",
-                "an API key is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        store: KeyStore = request.app.state.keys
-        principal = await store.authenticate(key)
-        if principal is None:
-            raise ApiError(
-                401,
-                "unauthenticated",
-                "unknown or revoked API key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if scope not in principal.scopes:
-            raise ApiError(403, "forbidden", f"the API key lacks the {scope!r} scope")
-        return principal
-
-    return Depends(dependency)
 
 
 @router.post(
@@ -62,13 +25,13 @@ def _require(scope: str):  # type: ignore[no-untyped-def]
     summary="Submit a report",
     description="Accepted (202) only after the broker acknowledged the ReportReceived event. "
     "A retry with the same Idempotency-Key returns the original report.",
-    responses={**_AUTH_ERRORS, 413: {"description": "Body too large"}},
+    responses={**AUTH_RESPONSES, 413: {"description": "Body too large"}},
 )
 async def create_report(
     body: ReportCreate,
     request: Request,
     response: Response,
-    principal: Principal = _require("reports:write"),
+    principal: Principal = require_scope("reports:write"),
     idempotency_key: Annotated[
         str | None, Header(max_length=256, description="Makes a retried POST safe")
     ] = None,
@@ -91,10 +54,10 @@ async def create_report(
     "/reports/{report_id}",
     response_model=ReportRead,
     summary="Where a report is",
-    responses={**_AUTH_ERRORS, 404: {"description": "No such report for this client"}},
+    responses={**AUTH_RESPONSES, 404: {"description": "No such report for this client"}},
 )
 async def get_report(
-    report_id: uuid.UUID, request: Request, principal: Principal = _require("reports:read")
+    report_id: uuid.UUID, request: Request, principal: Principal = require_scope("reports:read")
 ) -> ReportRead:
     async with request.app.state.runtime.engine.connect() as conn:
         row = (

@@ -9,10 +9,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake.api import router
-from services.intake.keys import KeyStore
-from services.intake.models import SCHEMA
+from services.intake.models import SCHEMA, api_keys
 from services.intake.settings import IntakeSettings
 from services.intake.writer import ReportWriter
+from shared.apikeys import KeyStore
 from shared.kafka.topics import Topics
 from shared.service import Runtime, build_app
 
@@ -35,7 +35,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             linger_ms=settings.write_linger_ms,
         )
         writer.start()
-        app.state.keys = KeyStore(runtime.engine, settings.api_key_cache_seconds)
+        app.state.keys = KeyStore(runtime.engine, api_keys, settings.api_key_cache_seconds)
         app.state.writer = writer
         app.state.runtime = runtime
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    ARRAY,
     Column,
     DateTime,
     Index,
@@ -11,9 +10,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from shared.apikeys import api_keys_table
 
 SCHEMA = "intake"
 metadata = MetaData(schema=SCHEMA)
@@ -37,13 +37,4 @@ reports = Table(
     Index("ix_reports_received_at", "received_at"),
 )
 
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("key_id", Text, primary_key=True),
-    Column("client_id", Text, nullable=False),
-    Column("key_hash", Text, nullable=False, unique=True),
-    Column("scopes", ARRAY(Text), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("revoked_at", DateTime(timezone=True)),
-)
+api_keys = api_keys_table(metadata)

@@ -10,8 +10,9 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.app import create_app
-from services.intake.keys import create_key, revoke_key
+from services.intake.models import api_keys
 from services.intake.settings import IntakeSettings
+from shared.apikeys import create_key, revoke_key
 from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import ReportReceived
 from shared.kafka.topics import Topics
@@ -34,7 +35,9 @@ async def intake(
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def key(intake: httpx.AsyncClient, db: AsyncEngine) -> str:
-    _, k = await create_key(db, client_id="client-a", scopes=["reports:write", "reports:read"])
+    _, k = await create_key(
+        db, api_keys, client_id="client-a", scopes=["reports:write", "reports:read"]
+    )
     return k
 
 
@@ -84,18 +87,18 @@ async def test_missing_unknown_or_revoked_key_is_401(
     assert (await intake.post("/v1/reports", json=report_body())).status_code == 401
     bad = await intake.post("/v1/reports", json=report_body(), headers=auth("tns_nope"))
     assert bad.status_code == 401
-    key_id, k = await create_key(db, client_id="client-b", scopes=["reports:write"])
+    key_id, k = await create_key(db, api_keys, client_id="client-b", scopes=["reports:write"])
     assert (
         await intake.post("/v1/reports", json=report_body(), headers=auth(k))
     ).status_code == 202
-    await revoke_key(db, key_id)
+    await revoke_key(db, api_keys, key_id)
     revoked = await intake.post("/v1/reports", json=report_body(), headers=auth(k))
     assert revoked.status_code == 401
     assert revoked.json()["error"]["code"] == "unauthenticated"
 
 
 async def test_key_without_the_scope_is_403(intake: httpx.AsyncClient, db: AsyncEngine) -> None:
-    _, k = await create_key(db, client_id="client-c", scopes=["reports:read"])
+    _, k = await create_key(db, api_keys, client_id="client-c", scopes=["reports:read"])
     r = await intake.post("/v1/reports", json=report_body(), headers=auth(k))
     assert r.status_code == 403
 
@@ -119,6 +122,6 @@ async def test_reports_of_another_client_are_not_visible(
     intake: httpx.AsyncClient, key: str, db: AsyncEngine
 ) -> None:
     accepted = (await intake.post("/v1/reports", json=report_body(), headers=auth(key))).json()
-    _, other = await create_key(db, client_id="client-z", scopes=["reports:read"])
+    _, other = await create_key(db, api_keys, client_id="client-z", scopes=["reports:read"])
     r = await intake.get(accepted["status_url"], headers=auth(other))
     assert r.status_code == 404
