@@ -4,22 +4,29 @@ SHELL := /bin/bash
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: install run test test-unit test-integration test-e2e lint format schemas bench clean
+.PHONY: install tools run test test-unit test-integration test-e2e lint format schemas bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --quiet
 
+# kcat (Debian's Kafka client in C): the contract test reads a review task with a non-Python client.
+tools:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -qq kcat >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat >/dev/null; }; }
+
 run: install ## start the whole pipeline on the embedded broker and PostgreSQL
 	$(RUN) python -m shared.devstack
 
-test: install ## unit, integration and e2e tests against a real broker and PostgreSQL
+test: install tools ## unit, integration and e2e tests against a real broker and PostgreSQL
 	$(RUN) pytest
 
 test-unit: install
 	$(RUN) pytest tests/unit
 
-test-integration: install
+test-integration: install tools
 	$(RUN) pytest tests/integration
 
 test-e2e: install
