@@ -20,11 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import classifier, enforcement
+from bench import classifier, enforcement, intake
 from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from tests.harness import service_env
 
-SECTIONS: dict[str, Any] = {"classifier": classifier, "enforcement": enforcement}
+SECTIONS: dict[str, Any] = {
+    "intake": intake,
+    "classifier": classifier,
+    "enforcement": enforcement,
+}
 ROOT = Path(__file__).resolve().parents[1]
 
 

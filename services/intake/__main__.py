@@ -1,35 +1,109 @@
-"""``python -m services.intake [serve|migrate|keys ...]``."""
+"""``python -m services.intake [serve|migrate|keys ...|flaggers ...|mappings]``."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import sys
+from typing import Any
 
 from services.intake.app import MIGRATIONS, create_app
+from services.intake.mappings import MappingError, load_mappings
 from services.intake.models import SCHEMA, api_keys
+from services.intake.registry import add_flagger, list_flaggers, remove_flagger
 from services.intake.settings import IntakeSettings
 from shared.apikeys import keys_command
-from shared.config import load_settings
+from shared.config import ServiceSettings, load_settings
+from shared.db import create_engine, migrate
 from shared.service import run_cli
+from shared.taxonomy import PolicyArea
 
 SCOPES = ("reports:write", "reports:read")
 
 
-def main() -> int:
-    return run_cli(
-        settings_factory=lambda: load_settings(IntakeSettings),
-        app_factory=lambda s: create_app(s),  # type: ignore[arg-type]
-        migrations_dir=MIGRATIONS,
-        schema=SCHEMA,
-        commands={
-            "keys": keys_command(
-                api_keys,
-                migrations_dir=MIGRATIONS,
-                schema=SCHEMA,
-                default_scopes=list(SCOPES),
-                allowed=lambda s: s in SCOPES,
-            )
-        },
+def _configure_flaggers(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="flaggers_command", required=True)
+    a = sub.add_parser("add", help="register a trusted flagger (DSA Art. 22)")
+    a.add_argument("flagger_id")
+    a.add_argument("--name", required=True)
+    a.add_argument("--client", help="notices from this client id are the flagger's")
+    a.add_argument("--key-id", help="or only notices sent with this API key id")
+    a.add_argument(
+        "--areas", required=True, help="comma-separated designated policy areas, e.g. hate_speech"
     )
+    sub.add_parser("list", help="list trusted flaggers")
+    r = sub.add_parser("remove", help="remove a trusted flagger")
+    r.add_argument("flagger_id")
+
+
+def _flaggers(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    migrate(MIGRATIONS, settings.database_url, SCHEMA)
+
+    async def main() -> int:
+        engine = create_engine(settings)
+        try:
+            if args.flaggers_command == "add":
+                try:
+                    areas = [PolicyArea(a.strip()) for a in args.areas.split(",") if a.strip()]
+                    await add_flagger(
+                        engine,
+                        flagger_id=args.flagger_id,
+                        name=args.name,
+                        client_id=args.client,
+                        key_id=args.key_id,
+                        policy_areas=areas,
+                    )
+                except ValueError as exc:
+                    print(f"cannot add flagger: {exc}", file=sys.stderr)
+                    return 2
+            elif args.flaggers_command == "list":
+                for row in await list_flaggers(engine):
+                    print(json.dumps(row, default=str))
+            elif not await remove_flagger(engine, args.flagger_id):
+                print(f"no active flagger {args.flagger_id}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _mappings(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    assert isinstance(settings, IntakeSettings)
+    try:
+        codes = load_mappings(settings.mappings_dir)
+    except MappingError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(json.dumps({"mappings_dir": str(settings.mappings_dir), "clients": codes.versions()}))
+    return 0
+
+
+def main() -> int:
+    commands: dict[str, Any] = {
+        "keys": keys_command(
+            api_keys,
+            migrations_dir=MIGRATIONS,
+            schema=SCHEMA,
+            default_scopes=list(SCOPES),
+            allowed=lambda s: s in SCOPES,
+        ),
+        "flaggers": ("manage trusted flaggers", _flaggers, _configure_flaggers),
+        "mappings": ("check the reason-code mapping files and exit", _mappings, None),
+    }
+    try:
+        return run_cli(
+            settings_factory=lambda: load_settings(IntakeSettings),
+            app_factory=lambda s: create_app(s),  # type: ignore[arg-type]
+            migrations_dir=MIGRATIONS,
+            schema=SCHEMA,
+            commands=commands,
+        )
+    except MappingError as exc:
+        print(f"intake cannot start: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.intake.api import router
-from services.intake.models import SCHEMA, api_keys
+from services.intake.handlers import ProgressHandler, thresholds_from
+from services.intake.ingest import Ingestor
+from services.intake.mappings import load_mappings
+from services.intake.models import SCHEMA, api_keys, processed_events
+from services.intake.ratelimit import RateLimiter
+from services.intake.registry import Registry
 from services.intake.settings import IntakeSettings
 from services.intake.writer import ReportWriter
 from shared.apikeys import KeyStore
+from shared.events import Event
+from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.topics import Topics
 from shared.service import Runtime, build_app
 
@@ -21,13 +29,21 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
+    # Read before anything starts: a bad mapping file stops the service with the file's name.
+    codes = load_mappings(settings.mappings_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         topics = Topics(settings.topic_namespace)
+        downstream = [topics.reports_classified, topics.reports_routed, topics.decisions]
         runtime = await Runtime.start(
-            settings, migrations_dir=MIGRATIONS, schema=SCHEMA, topics=[topics.reports_received]
+            settings,
+            migrations_dir=MIGRATIONS,
+            schema=SCHEMA,
+            topics=[topics.reports_received, *downstream, topics.dlq(settings.service_name)],
         )
+        registry = Registry(runtime.engine, settings.registry_refresh_seconds)
+        await registry.start()
         writer = ReportWriter(
             runtime.engine,
             runtime.producer,
@@ -38,16 +54,46 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         app.state.keys = KeyStore(runtime.engine, api_keys, settings.api_key_cache_seconds)
         app.state.writer = writer
         app.state.runtime = runtime
+        app.state.registry = registry
+        app.state.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        app.state.ingestor = Ingestor(
+            codes,
+            registry,
+            media_inline_max_bytes=settings.media_inline_max_bytes,
+            warning_window=timedelta(days=settings.misuse_window_days),
+        )
+        thresholds = thresholds_from(
+            settings.misuse_window_days,
+            settings.misuse_min_unfounded,
+            settings.misuse_unfounded_share,
+            settings.misuse_hold_hours,
+        )
+        # Every downstream event type through one loop: the envelope is parsed here and the
+        # payload by the handler, which dead-letters what it cannot read.
+        await runtime.add_consumer(
+            ConsumerLoop[Event](
+                settings=settings,
+                topics=downstream,
+                event_type=Event,
+                handler=ProgressHandler(registry, thresholds, settings.service_name),
+                producer=runtime.producer,
+                engine=runtime.engine,
+                processed_table=processed_events,
+                name="report_progress",
+            )
+        )
         try:
             yield
         finally:
             await writer.stop()
+            await registry.stop()
             await runtime.stop()
 
     return build_app(
         settings,
         title="T&S intake",
-        description="Accepts user reports (DSA Art. 16 notices) from product clients.",
+        description="Accepts notices (user reports, DSA Art. 16) from product clients, tells them "
+        "where each report is, and handles trusted flaggers (Art. 22) and misuse (Art. 23).",
         lifespan=lifespan,
         routers=[router],
         max_body_bytes=settings.max_body_bytes,

@@ -1,45 +1,241 @@
-"""Turns a client's report into the canonical ``ReportReceived`` event. Pure, no I/O."""
+"""Turns a client's notice into the canonical ``ReportReceived`` event and its stored row.
+
+No I/O: the reason-code mappings, the trusted-flagger registry and reporter standing are read
+from memory, so the request path touches the database only through the batched writer.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
+from pydantic import BaseModel
+
+from services.intake.mappings import ReasonCodes
+from services.intake.misuse import WARNING_TEXT, hold_text
+from services.intake.registry import Registry
 from services.intake.schemas import ReportCreate
-from shared.events import Report, ReportReceived, Subject, utcnow
-from shared.taxonomy import dsa_category
+from shared.apikeys import Principal
+from shared.events import Media, Report, ReportReceived, Source, Subject, utcnow
+from shared.taxonomy import DsaCategory, PolicyArea, dsa_category
 from shared.text import canonicalise_url, extract_urls, fingerprint, fold, normalise
 
 
-def build_event(body: ReportCreate, *, client_id: str) -> ReportReceived:
-    report_id = uuid.uuid4()
-    text = body.subject.text
+class InvalidFieldError(ValueError):
+    """A field that passed the schema but breaks a limit of this deployment."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str, kind: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A notice ready for the writer: the event, its row, and whether to publish it."""
+
+    event: ReportReceived
+    row: dict[str, Any]
+    publish: bool
+    notice: str | None
+    unknown_code: bool
+    exempt: bool
+
+
+class Ingestor:
+    def __init__(
+        self,
+        codes: ReasonCodes,
+        registry: Registry,
+        *,
+        media_inline_max_bytes: int,
+        warning_window: timedelta,
+    ) -> None:
+        self.codes = codes
+        self.registry = registry
+        self.media_inline_max_bytes = media_inline_max_bytes
+        self.warning_window = warning_window
+
+    def prepare(self, body: ReportCreate, principal: Principal) -> Prepared:
+        _check_storable(body, ())
+        now = utcnow()
+        area, category, unknown = self._classify(body, principal.client_id)
+        media = self._media(body)
+        report_id = uuid.uuid4()
+        source, flagger_id = self._source(body, principal, area)
+        report = _report(
+            body,
+            report_id=report_id,
+            now=now,
+            client_id=principal.client_id,
+            area=area,
+            category=category,
+            media=media,
+        )
+        if source is not body.source or flagger_id is not None:
+            report = report.model_copy(update={"source": source, "trusted_flagger_id": flagger_id})
+        publish, standing, held_until, notice = self._standing(body, principal.client_id, area, now)
+        event = ReportReceived(
+            event_id=report_id, producer="intake", correlation_id=report_id, payload=report
+        )
+        reporter = body.reporter
+        row = {
+            "report_id": report_id,
+            "client_id": principal.client_id,
+            "received_at": now,
+            "source": source.value,
+            "policy_area": area.value,
+            "dsa_category": category.value,
+            "subject_type": report.subject.subject_type.value,
+            "subject_id": report.subject.subject_id,
+            "status": "received" if publish else "held",
+            "payload": report.model_dump(mode="json"),
+            "reporter_id": reporter.reporter_id,
+            "reason_code": body.reason_code,
+            "notifier_name": reporter.name,
+            "notifier_email": reporter.email,
+            "anonymous": report.anonymous,
+            "trusted_flagger_id": flagger_id,
+            "standing": standing,
+            "held_until": held_until,
+        }
+        return Prepared(event, row, publish, notice, unknown, standing == "exempt")
+
+    def _classify(self, body: ReportCreate, client_id: str) -> tuple[PolicyArea, DsaCategory, bool]:
+        if body.category is not None:
+            return body.category, dsa_category(body.category), False
+        if body.reason_code is None:
+            return PolicyArea.OTHER, DsaCategory.NOT_SPECIFIED_NOTICE, False
+        mapped = self.codes.resolve(client_id, body.reason_code)
+        return mapped.policy_area, mapped.dsa_category, not mapped.known
+
+    def _media(self, body: ReportCreate) -> list[Media]:
+        out = []
+        for i, m in enumerate(body.subject.media):
+            if m.data_base64 is not None:
+                # Decoded size is 3/4 of the text; check before decoding so no big buffer is made.
+                if len(m.data_base64) // 4 * 3 > self.media_inline_max_bytes + 2:
+                    raise InvalidFieldError(
+                        ("subject", "media", i, "data_base64"),
+                        f"inline media over {self.media_inline_max_bytes} bytes; send hashes "
+                        "or a uri instead",
+                        "too_long",
+                    )
+                try:
+                    base64.b64decode(m.data_base64, validate=True)
+                except (binascii.Error, ValueError):
+                    raise InvalidFieldError(
+                        ("subject", "media", i, "data_base64"), "not valid base64", "value_error"
+                    ) from None
+            out.append(
+                Media(
+                    media_type=m.media_type,
+                    uri=m.uri,
+                    data_base64=m.data_base64,
+                    md5=m.md5.lower() if m.md5 else None,
+                    sha256=m.sha256.lower() if m.sha256 else None,
+                    pdq=m.pdq.lower() if m.pdq else None,
+                )
+            )
+        return out
+
+    def _source(
+        self, body: ReportCreate, principal: Principal, area: PolicyArea
+    ) -> tuple[Source, str | None]:
+        flagger = self.registry.flagger_for(principal)
+        if flagger is not None and area in flagger.policy_areas:
+            return Source.TRUSTED_FLAGGER, flagger.flagger_id
+        if body.source is Source.TRUSTED_FLAGGER:
+            # Trusted-flagger status is the registry's to grant, not the client's to claim.
+            return Source.USER_NOTICE, None
+        return body.source, None
+
+    def _standing(
+        self, body: ReportCreate, client_id: str, area: PolicyArea, now: datetime
+    ) -> tuple[bool, str | None, datetime | None, str | None]:
+        """``(publish, standing, held_until, notice)`` from the reporter's Art. 23 standing."""
+        reporter_id = body.reporter.reporter_id
+        if reporter_id is None:
+            return True, None, None, None
+        standing = self.registry.standing_of(client_id, reporter_id)
+        if standing is None:
+            return True, None, None, None
+        if standing.held_until is not None and standing.held_until > now:
+            if area is PolicyArea.CHILD_SAFETY:
+                # A suspected child-abuse notice is processed whoever sends it; it is counted.
+                return True, "exempt", None, None
+            return False, "held", standing.held_until, hold_text(standing.held_until)
+        if standing.warned_at is not None and standing.warned_at > now - self.warning_window:
+            return True, "warned", None, WARNING_TEXT
+        return True, None, None, None
+
+
+def _check_storable(value: object, loc: tuple[str | int, ...]) -> None:
+    """PostgreSQL text and JSONB cannot hold NUL or unpaired surrogates: refuse them as 422."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidFieldError(loc, "NUL characters are not allowed", "string_nul")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidFieldError(loc, "unpaired surrogate in text", "string_unicode") from None
+    elif isinstance(value, BaseModel):
+        for name, item in value.__dict__.items():
+            _check_storable(item, (*loc, name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_storable(item, (*loc, i))
+
+
+def _report(
+    body: ReportCreate,
+    *,
+    report_id: uuid.UUID,
+    now: datetime,
+    client_id: str,
+    area: PolicyArea,
+    category: DsaCategory,
+    media: list[Media],
+) -> Report:
+    s = body.subject
+    text = s.text
     normalised = normalise(text) if text else ""
     urls: list[str] = []
-    for raw in [*body.subject.urls, *extract_urls(normalised)]:
+    flagged: list[str] = []
+    for raw in [*s.urls, *extract_urls(normalised)]:
         canonical = canonicalise_url(raw)
         if canonical is not None and canonical.url not in urls:
             urls.append(canonical.url)
+            if canonical.is_punycode:
+                flagged.append(canonical.url)
     subject = Subject(
-        subject_type=body.subject.subject_type,
-        subject_id=body.subject.subject_id,
-        content_type=body.subject.content_type,
-        owner_account_id=body.subject.owner_account_id,
+        subject_type=s.subject_type,
+        subject_id=s.subject_id,
+        content_type=s.content_type,
+        owner_account_id=s.owner_account_id,
     )
-    report = Report(
+    reporter = body.reporter
+    return Report(
         report_id=report_id,
-        received_at=utcnow(),
+        received_at=now,
         client_id=client_id,
         source=body.source,
-        reporter_id=body.reporter.reporter_id,
+        reporter_id=reporter.reporter_id,
         subject=subject,
-        policy_area=body.category,
-        dsa_category=dsa_category(body.category),
+        policy_area=area,
+        dsa_category=category,
         reason_code=body.reason_code,
         explanation=body.explanation,
         text=text,
         normalised_text=normalised,
         folded_text=fold(normalised) if normalised else "",
         urls=urls,
+        urls_flagged=flagged,
         language=body.language,
         occurred_at=body.occurred_at,
         fingerprint=fingerprint(
@@ -48,10 +244,11 @@ def build_event(body: ReportCreate, *, client_id: str) -> ReportReceived:
             content=normalised or None,
             urls=urls,
         ),
-    )
-    return ReportReceived(
-        event_id=report_id,
-        producer="intake",
-        correlation_id=report_id,
-        payload=report,
+        locations=list(body.locations),
+        surface=body.surface,
+        good_faith=body.good_faith,
+        anonymous=reporter.reporter_id is None and reporter.name is None and reporter.email is None,
+        reach=body.reach,
+        content_ref=s.content_ref,
+        media=media,
     )

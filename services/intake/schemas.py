@@ -1,87 +1,358 @@
-"""HTTP request and response models of the intake API (never the event classes)."""
+"""HTTP request and response models of the intake API (never the event classes).
+
+``ReportCreate`` is the canonical notice, version 1: what product clients send and what DSA
+Art. 16 asks of a notice (explanation, exact locations, optional notifier identity, good-faith
+statement). Every string and list has a length limit.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from shared.events import ContentType, Source, SubjectType
+from shared.events import ActionType, ContentType, Outcome, Source, SubjectType
 from shared.taxonomy import DsaCategory, PolicyArea
+
+Location = Annotated[str, Field(min_length=1, max_length=2048)]
 
 
 class ReporterIn(BaseModel):
+    """The notifier. Every field is optional: anonymous notices are accepted (DSA Art. 16(2)).
+
+    Name and email stay in intake's database; events carry only ``reporter_id`` and whether the
+    notifier was anonymous.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
-    reporter_id: str | None = Field(default=None, max_length=256, description="The platform's id.")
-    name: str | None = Field(default=None, max_length=256)
+    reporter_id: str | None = Field(
+        default=None, min_length=1, max_length=256, description="The platform's (pseudonymous) id."
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=256)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+class MediaIn(BaseModel):
+    """An image, video, audio clip or file: a small inline copy, a URI, or its hashes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    media_type: ContentType = ContentType.IMAGE
+    uri: str | None = Field(default=None, min_length=1, max_length=2048)
+    data_base64: str | None = Field(
+        default=None,
+        max_length=22_369_624,
+        pattern=r"^[A-Za-z0-9+/]*={0,2}$",
+        description="Inline copy, base64; bounded by the service's media_inline_max_bytes.",
+    )
+    md5: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    pdq: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$", description="PDQ, hex.")
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> MediaIn:
+        if not (self.uri or self.data_base64 or self.md5 or self.sha256 or self.pdq):
+            raise ValueError("give data_base64, uri, md5, sha256 or pdq")
+        if self.data_base64 is not None and len(self.data_base64) % 4:
+            raise ValueError("data_base64 is not valid base64 (length not a multiple of 4)")
+        return self
+
+
 class SubjectIn(BaseModel):
+    """What the notice is about: a piece of content or an account, itself or a reference to it."""
+
     model_config = ConfigDict(extra="forbid")
 
     subject_type: SubjectType
     subject_id: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
     content_type: ContentType = ContentType.TEXT
-    owner_account_id: str | None = Field(default=None, max_length=256)
+    owner_account_id: str | None = Field(default=None, min_length=1, max_length=256)
     text: str | None = Field(default=None, max_length=20_000, description="The content itself.")
-    urls: list[str] = Field(default_factory=list, max_length=50)
+    content_ref: str | None = Field(
+        default=None, min_length=1, max_length=2048, description="Where the content is kept."
+    )
+    urls: list[Location] = Field(default_factory=list, max_length=50)
+    media: list[MediaIn] = Field(default_factory=list, max_length=10)
+
+
+_EXAMPLE_REPORT: dict[str, Any] = {
+    "schema_version": 1,
+    "source": "user_notice",
+    "reporter": {"reporter_id": "user-829", "name": "Ana Silva", "email": "ana@example.org"},
+    "subject": {
+        "subject_type": "content",
+        "subject_id": "msg-1001",
+        "content_type": "text",
+        "owner_account_id": "acct-77",
+        "text": "you are a worthless idiot, shut up",
+    },
+    "reason_code": "harassment",
+    "explanation": "Insults aimed at me in a group chat.",
+    "locations": ["https://chat.example.com/g/42/m/1001"],
+    "good_faith": True,
+    "language": "en",
+    "surface": "group_chat",
+    "reach": 40,
+}
+
+_EXAMPLE_ANONYMOUS_CSAM: dict[str, Any] = {
+    "subject": {
+        "subject_type": "content",
+        "subject_id": "img-5531",
+        "content_type": "image",
+        "media": [{"media_type": "image", "sha256": "a" * 64}],
+    },
+    "reason_code": "csam",
+    "explanation": "Sexual image of a child.",
+    "locations": ["https://photos.example.com/p/5531"],
+}
 
 
 class ReportCreate(BaseModel):
-    """A user report (notice) about a piece of content or an account."""
+    """A notice (user report) about a piece of content or an account; schema version 1."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [_EXAMPLE_REPORT, _EXAMPLE_ANONYMOUS_CSAM]}
+    )
+
+    schema_version: Literal[1] = 1
+    source: Source = Field(
+        default=Source.USER_NOTICE,
+        description="trusted_flagger is granted only to registered flaggers within their areas.",
+    )
+    reporter: ReporterIn = Field(default_factory=ReporterIn)
+    subject: SubjectIn
+    category: PolicyArea | None = Field(
+        default=None, description="Our policy area, when the client knows it; else reason_code."
+    )
+    reason_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The client's own reason code, mapped by the client's mapping file.",
+    )
+    explanation: str = Field(default="", max_length=5000, description="Why it is illegal/abusive.")
+    locations: list[Location] = Field(
+        default_factory=list, max_length=50, description="Exact URLs and identifiers."
+    )
+    good_faith: bool = Field(default=False, description="The notifier's good-faith statement.")
+    occurred_at: AwareDatetime | None = None
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$", description="ISO 639-1.")
+    surface: str | None = Field(
+        default=None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Product."
+    )
+    reach: int | None = Field(default=None, ge=0, le=10**12, description="Views or audience.")
+
+
+AcceptedStatus = Literal["received", "held"]
+ReportStatus = Literal["received", "held", "classified", "routed", "in_review", "decided"]
+
+
+class ReportAccepted(BaseModel):
+    """The receipt (DSA Art. 16(4))."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "report_id": "0b0f7c1e-4a8e-4d9a-9a51-6f7f1b2c3d4e",
+                    "status": "received",
+                    "status_url": "/v1/reports/0b0f7c1e-4a8e-4d9a-9a51-6f7f1b2c3d4e",
+                    "received_at": "2026-11-22T06:20:43Z",
+                    "duplicate": False,
+                    "notice": None,
+                }
+            ]
+        }
+    )
+
+    report_id: uuid.UUID
+    status: AcceptedStatus
+    status_url: str
+    received_at: AwareDatetime
+    duplicate: bool = Field(description="True when the Idempotency-Key matched an earlier report.")
+    notice: str | None = Field(
+        default=None, description="A misuse warning or hold the notifier must be told about."
+    )
+
+
+class OutcomeRead(BaseModel):
+    """What the notifier may be told once the report is decided (DSA Art. 16(5))."""
+
+    outcome: Outcome
+    action: ActionType | None = None
+    policy_area: PolicyArea
+    automated: bool = Field(description="Whether automated means took the decision.")
+    decided_at: AwareDatetime
+    redress: str = Field(description="How to appeal, and until when.")
+    appeal_until: AwareDatetime
+
+
+class ReportRead(BaseModel):
+    """Where a report is now; statuses never go backwards."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "report_id": "0b0f7c1e-4a8e-4d9a-9a51-6f7f1b2c3d4e",
+                    "status": "decided",
+                    "received_at": "2026-11-22T06:20:43Z",
+                    "updated_at": "2026-11-22T06:21:02Z",
+                    "source": "user_notice",
+                    "policy_area": "harassment",
+                    "dsa_category": "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+                    "subject_type": "content",
+                    "subject_id": "msg-1001",
+                    "trusted_flagger": False,
+                    "queue": None,
+                    "notice": None,
+                    "outcome": {
+                        "outcome": "action",
+                        "action": "remove_content",
+                        "policy_area": "harassment",
+                        "automated": True,
+                        "decided_at": "2026-11-22T06:21:02Z",
+                        "redress": "You may appeal this decision until 2027-05-24.",
+                        "appeal_until": "2027-05-24T06:21:02Z",
+                    },
+                }
+            ]
+        }
+    )
+
+    report_id: uuid.UUID
+    status: ReportStatus
+    received_at: AwareDatetime
+    updated_at: AwareDatetime
+    source: Source
+    policy_area: PolicyArea
+    dsa_category: DsaCategory
+    subject_type: SubjectType
+    subject_id: str
+    trusted_flagger: bool
+    queue: str | None = Field(default=None, description="The review queue, while in review.")
+    notice: str | None = Field(default=None, description="Misuse warning or hold, if any.")
+    outcome: OutcomeRead | None = None
+
+
+class BatchCreate(BaseModel):
+    """Up to ``batch_max_items`` notices; each is checked on its own."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [
                 {
-                    "source": "user_notice",
-                    "reporter": {"reporter_id": "user-829"},
-                    "subject": {
-                        "subject_type": "content",
-                        "subject_id": "msg-1001",
-                        "content_type": "text",
-                        "owner_account_id": "acct-77",
-                        "text": "you are a worthless idiot, shut up",
-                    },
-                    "category": "harassment",
-                    "explanation": "Insults aimed at me in a group chat.",
-                    "language": "en",
+                    "reports": [
+                        {**_EXAMPLE_REPORT, "item_key": "client-batch-7/0"},
+                        {**_EXAMPLE_ANONYMOUS_CSAM, "item_key": "client-batch-7/1"},
+                    ]
                 }
             ]
         },
     )
 
-    source: Source = Source.USER_NOTICE
-    reporter: ReporterIn = Field(default_factory=ReporterIn)
-    subject: SubjectIn
-    category: PolicyArea = PolicyArea.OTHER
-    reason_code: str | None = Field(default=None, max_length=128)
-    explanation: str = Field(default="", max_length=5000)
-    occurred_at: AwareDatetime | None = None
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
+    reports: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=500,
+        description="Each item is a ReportCreate plus an optional item_key (its idempotency key). "
+        "Items are validated one by one, so one bad item does not sink the others.",
+    )
 
 
-ReportStatus = Literal["received", "classified", "routed", "in_review", "decided"]
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str
 
 
-class ReportAccepted(BaseModel):
-    report_id: uuid.UUID
-    status: ReportStatus
-    status_url: str
-    received_at: AwareDatetime
-    duplicate: bool = Field(description="True when the Idempotency-Key matched an earlier report.")
+class BatchItemResult(BaseModel):
+    index: int = Field(ge=0)
+    item_key: str | None = None
+    status: Literal["received", "held", "rejected"]
+    http_status: Literal[202, 422]
+    duplicate: bool = False
+    report_id: uuid.UUID | None = None
+    status_url: str | None = None
+    notice: str | None = None
+    errors: list[FieldError] = Field(default_factory=list)
 
 
-class ReportRead(BaseModel):
-    report_id: uuid.UUID
-    status: ReportStatus
-    received_at: AwareDatetime
-    source: Source
-    policy_area: PolicyArea
-    dsa_category: DsaCategory
-    subject_type: SubjectType
-    subject_id: str
+class BatchResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 1,
+                    "rejected": 1,
+                    "results": [
+                        {
+                            "index": 0,
+                            "item_key": "client-batch-7/0",
+                            "status": "received",
+                            "http_status": 202,
+                            "duplicate": False,
+                            "report_id": "0b0f7c1e-4a8e-4d9a-9a51-6f7f1b2c3d4e",
+                            "status_url": "/v1/reports/0b0f7c1e-4a8e-4d9a-9a51-6f7f1b2c3d4e",
+                            "notice": None,
+                            "errors": [],
+                        },
+                        {
+                            "index": 1,
+                            "item_key": "client-batch-7/1",
+                            "status": "rejected",
+                            "http_status": 422,
+                            "duplicate": False,
+                            "report_id": None,
+                            "status_url": None,
+                            "notice": None,
+                            "errors": [
+                                {
+                                    "field": "subject.subject_id",
+                                    "message": "Field required",
+                                    "type": "missing",
+                                }
+                            ],
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    results: list[BatchItemResult]
+
+
+class MisuseSummary(BaseModel):
+    """Art. 23 figures for the transparency report, for the calling client and period."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "client_id": "app-web",
+                    "since": "2026-01-01T00:00:00Z",
+                    "until": "2026-07-01T00:00:00Z",
+                    "warnings": 3,
+                    "suspensions": 1,
+                    "held_notices": 12,
+                    "exempt_child_safety_notices": 0,
+                }
+            ]
+        }
+    )
+
+    client_id: str
+    since: AwareDatetime
+    until: AwareDatetime
+    warnings: int = Field(ge=0)
+    suspensions: int = Field(ge=0)
+    held_notices: int = Field(ge=0)
+    exempt_child_safety_notices: int = Field(
+        ge=0, description="Notices of suspended reporters processed because of child safety."
+    )

@@ -3,7 +3,8 @@
 Each request waits for its batch: one transaction inserts every report of the batch, the
 ``ReportReceived`` events are sent together, and the transaction commits only after the broker
 acknowledged them all. A request is answered 202 only then. A retried request with the same
-``Idempotency-Key`` gets the original report back and publishes nothing.
+``Idempotency-Key`` gets the original report back and publishes nothing. A held notice (its
+reporter is suspended under DSA Art. 23) is stored in the same transaction but never published.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -34,7 +36,8 @@ class Stored:
 @dataclass(slots=True)
 class _Pending:
     event: ReportReceived
-    idempotency_key: str | None
+    row: dict[str, Any]
+    publish: bool
     future: asyncio.Future[Stored] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -52,6 +55,7 @@ class ReportWriter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._insert = insert(reports).on_conflict_do_nothing().returning(reports.c.report_id)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="report-writer")
@@ -63,10 +67,18 @@ class ReportWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def submit(self, event: ReportReceived, idempotency_key: str | None) -> Stored:
+    async def submit(
+        self,
+        event: ReportReceived,
+        row: dict[str, Any],
+        idempotency_key: str | None,
+        *,
+        publish: bool = True,
+    ) -> Stored:
+        """Store ``row`` (and publish ``event`` unless held); resolves when both are durable."""
         if self._closing:
             raise RuntimeError("intake is shutting down")
-        pending = _Pending(event, idempotency_key)
+        pending = _Pending(event, {**row, "idempotency_key": idempotency_key}, publish)
         self._queue.append(pending)
         self._wakeup.set()
         return await pending.future
@@ -92,39 +104,20 @@ class ReportWriter:
                             p.future.set_exception(exc)
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        rows = []
-        for p in batch:
-            r = p.event.payload
-            rows.append(
-                {
-                    "report_id": r.report_id,
-                    "client_id": r.client_id,
-                    "idempotency_key": p.idempotency_key,
-                    "received_at": r.received_at,
-                    "source": r.source.value,
-                    "policy_area": r.policy_area.value,
-                    "dsa_category": r.dsa_category.value,
-                    "subject_type": r.subject.subject_type.value,
-                    "subject_id": r.subject.subject_id,
-                    "payload": r.model_dump(mode="json"),
-                }
-            )
+        rows = [p.row for p in batch]
         async with self.engine.begin() as conn:
             inserted = set(
                 (
-                    await conn.execute(
-                        insert(reports)
-                        .values(rows)
-                        .on_conflict_do_nothing()
-                        .returning(reports.c.report_id)
-                    )
+                    # executemany (insertmanyvalues): the statement is compiled once, not per
+                    # batch size.
+                    await conn.execute(self._insert, rows)
                 ).scalars()
             )
             fresh = [p for p in batch if p.event.payload.report_id in inserted]
             dupes = [p for p in batch if p.event.payload.report_id not in inserted]
             originals: dict[tuple[str, str], Stored] = {}
             if dupes:
-                keys = {(p.event.payload.client_id, p.idempotency_key) for p in dupes}
+                keys = {(p.row["client_id"], p.row["idempotency_key"]) for p in dupes}
                 found = await conn.execute(
                     select(
                         reports.c.client_id,
@@ -138,13 +131,18 @@ class ReportWriter:
                     originals[(row.client_id, row.idempotency_key)] = Stored(
                         row.report_id, row.received_at, row.status, duplicate=True
                     )
-            await self.producer.publish([p.event for p in fresh])
+            await self.producer.publish([p.event for p in fresh if p.publish])
         for p in fresh:
             p.future.set_result(
-                Stored(p.event.payload.report_id, p.event.payload.received_at, "received", False)
+                Stored(
+                    p.event.payload.report_id,
+                    p.event.payload.received_at,
+                    p.row["status"],
+                    duplicate=False,
+                )
             )
         for p in dupes:
-            key = (p.event.payload.client_id, p.idempotency_key or "")
+            key = (p.row["client_id"], p.row["idempotency_key"] or "")
             stored = originals.get(key)
             if stored is None:
                 p.future.set_exception(RuntimeError("idempotency conflict could not be resolved"))
