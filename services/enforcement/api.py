@@ -1,20 +1,43 @@
-"""Enforcement's HTTP routes: actions per subject, the audit trail and its verification."""
+"""Enforcement's HTTP routes: actions and confirmations, strikes, appeals, the audit trail."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
+from services.enforcement import appeals as appeals_module
 from services.enforcement import audit
-from services.enforcement.models import actions, audit_log
-from services.enforcement.schemas import ActionList, ActionRead, AuditPage, AuditRecord, VerifyRead
+from services.enforcement.handlers import Confirmation, confirm
+from services.enforcement.models import actions, audit_log, strikes
+from services.enforcement.schemas import (
+    ActionList,
+    ActionRead,
+    AppealAccepted,
+    AppealAreaStats,
+    AppealCreate,
+    AppealStats,
+    AuditPage,
+    AuditRecord,
+    CheckpointList,
+    CheckpointRead,
+    ConfirmationCreate,
+    StrikeList,
+    StrikeRead,
+    VerifyRead,
+)
+from services.enforcement.settings import EnforcementSettings
+from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
 from shared.errors import ApiError
+from shared.events import ActionStatus, utcnow
 
-router = APIRouter(prefix="/v1", tags=["enforcement"])
+router = APIRouter(prefix="/v1", tags=["enforcement"], responses=AUTH_RESPONSES)
+
+SCOPES = ("actions:read", "actions:confirm", "appeals:write", "audit:read", "stats:read")
 
 
 @router.get(
@@ -22,36 +45,178 @@ router = APIRouter(prefix="/v1", tags=["enforcement"])
     response_model=ActionList,
     summary="Actions taken on a subject, newest first",
 )
-async def subject_actions(subject_id: str, request: Request) -> ActionList:
+async def subject_actions(
+    subject_id: str, request: Request, _: Principal = require_scope("actions:read")
+) -> ActionList:
     async with request.app.state.runtime.engine.connect() as conn:
         rows = await conn.execute(
             select(actions)
             .where(actions.c.subject_id == subject_id)
-            .order_by(actions.c.issued_at.desc())
+            .order_by(actions.c.issued_at.desc(), actions.c.action)
             .limit(500)
         )
         return ActionList(items=[ActionRead.model_validate(dict(r._mapping)) for r in rows])
 
 
+@router.get("/actions/{action_id}", response_model=ActionRead, summary="One action and its state")
+async def get_action(
+    action_id: uuid.UUID, request: Request, _: Principal = require_scope("actions:read")
+) -> ActionRead:
+    async with request.app.state.runtime.engine.connect() as conn:
+        row = (await conn.execute(select(actions).where(actions.c.action_id == action_id))).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"no action {action_id}")
+    return ActionRead.model_validate(dict(row._mapping))
+
+
+@router.post(
+    "/actions/{action_id}/confirmations",
+    response_model=ActionRead,
+    summary="Confirm that an action was applied (or could not be)",
+    description=(
+        "Moves an issued action to `applied` or `failed`. Repeating a confirmation, or "
+        "confirming an action already settled, changes nothing and returns its state."
+    ),
+)
+async def confirm_action(
+    action_id: uuid.UUID,
+    body: ConfirmationCreate,
+    request: Request,
+    principal: Principal = require_scope("actions:confirm"),
+) -> ActionRead:
+    engine = request.app.state.runtime.engine
+    async with engine.begin() as conn:
+        exists = await conn.scalar(
+            select(actions.c.action_id).where(actions.c.action_id == action_id)
+        )
+        if exists is None:
+            raise ApiError(404, "not_found", f"no action {action_id}")
+        await confirm(
+            conn,
+            [
+                Confirmation(
+                    action_id, ActionStatus(body.status), body.detail, utcnow(), principal.client_id
+                )
+            ],
+            service=request.app.state.settings.service_name,
+        )
+        row = (await conn.execute(select(actions).where(actions.c.action_id == action_id))).one()
+    return ActionRead.model_validate(dict(row._mapping))
+
+
+@router.get(
+    "/accounts/{account_id}/strikes",
+    response_model=StrikeList,
+    summary="An account's strikes and its active strike weight",
+)
+async def account_strikes(
+    account_id: str, request: Request, _: Principal = require_scope("actions:read")
+) -> StrikeList:
+    now = utcnow()
+    async with request.app.state.runtime.engine.connect() as conn:
+        rows = (
+            (
+                await conn.execute(
+                    select(strikes)
+                    .where(strikes.c.account_id == account_id)
+                    .order_by(strikes.c.issued_at)
+                )
+            )
+            .mappings()
+            .all()
+        )
+    items = [StrikeRead.model_validate(dict(r)) for r in rows]
+    active = sum(s.weight for s in items if s.reversed_at is None and s.expires_at > now)
+    return StrikeList(account_id=account_id, active_weight=active, items=items)
+
+
+@router.post(
+    "/appeals",
+    response_model=AppealAccepted,
+    status_code=201,
+    summary="Lodge an appeal against a decision (DSA Art. 20)",
+    description=(
+        "For the affected user or the notifier, against any decision including a decision not "
+        "to act, within six months of its communication. Later appeals get 422 "
+        "`appeal_window_closed` naming the window's end; a second appeal by the same party 409."
+    ),
+    responses={404: {"description": "Unknown decision"}, 409: {"description": "Already appealed"}},
+)
+async def lodge_appeal(
+    body: AppealCreate, request: Request, principal: Principal = require_scope("appeals:write")
+) -> AppealAccepted:
+    settings: EnforcementSettings = request.app.state.settings
+    runtime = request.app.state.runtime
+    lodged = await appeals_module.lodge(
+        runtime.engine,
+        runtime.producer,
+        decision_id=body.decision_id,
+        appellant=body.appellant,
+        statement=body.statement,
+        lodged_by=principal.client_id,
+        window_months=settings.appeal_window_months,
+        service=settings.service_name,
+    )
+    return AppealAccepted(
+        appeal_id=lodged.appeal_id,
+        decision_id=lodged.decision_id,
+        appellant=lodged.appellant,
+        lodged_at=lodged.lodged_at,
+        window_ends_at=lodged.window_ends_at,
+    )
+
+
+@router.get(
+    "/stats/appeals",
+    response_model=AppealStats,
+    summary="Appeal rate, overturn rate and median appeal decision time per policy area",
+)
+async def appeal_stats(request: Request, _: Principal = require_scope("stats:read")) -> AppealStats:
+    rows = await appeals_module.stats(request.app.state.runtime.engine)
+    return AppealStats(items=[AppealAreaStats.model_validate(r) for r in rows])
+
+
 @router.get("/audit", response_model=AuditPage, summary="The audit trail, oldest first")
 async def audit_trail(
     request: Request,
+    *,
+    _: Principal = require_scope("audit:read"),
     subject: Annotated[str | None, Query(max_length=256)] = None,
     report: uuid.UUID | None = None,
+    case: uuid.UUID | None = None,
+    decision: uuid.UUID | None = None,
+    actor: Annotated[
+        str | None, Query(max_length=256, description="Reviewer, client or policy id")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Recorded at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="Recorded before (ISO 8601)")] = None,
     after: Annotated[int, Query(ge=0, description="Return records after this seq")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
-    if subject is None and report is None:
-        raise ApiError(422, "validation_error", "give a subject or a report")
     query = select(audit_log).where(audit_log.c.seq > after)
-    if subject is not None:
-        query = query.where(audit_log.c.subject_id == subject)
-    if report is not None:
-        query = query.where(audit_log.c.report_id == report)
+    for column, value in (
+        (audit_log.c.subject_id, subject),
+        (audit_log.c.report_id, report),
+        (audit_log.c.case_id, case),
+        (audit_log.c.decision_id, decision),
+        (audit_log.c.actor_id, actor),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(audit_log.c.recorded_at >= _aware(since, "since"))
+    if until is not None:
+        query = query.where(audit_log.c.recorded_at < _aware(until, "until"))
     async with request.app.state.runtime.engine.connect() as conn:
         rows = (await conn.execute(query.order_by(audit_log.c.seq).limit(limit))).mappings().all()
     items = [AuditRecord.model_validate(dict(r)) for r in rows]
     return AuditPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ApiError(422, "validation_error", f"{name} needs a time zone offset, e.g. Z")
+    return value
 
 
 @router.get(
@@ -59,6 +224,22 @@ async def audit_trail(
     response_model=VerifyRead,
     summary="Walk the hash chain; name the first broken record",
 )
-async def audit_verify(request: Request) -> VerifyRead:
+async def audit_verify(request: Request, _: Principal = require_scope("audit:read")) -> VerifyRead:
     result = await audit.verify(request.app.state.runtime.engine)
     return VerifyRead(**dataclasses.asdict(result))
+
+
+@router.get(
+    "/audit/checkpoints",
+    response_model=CheckpointList,
+    summary="Stored checkpoints of the chain (head seq and hash at a time), for export",
+)
+async def audit_checkpoints(
+    request: Request,
+    _: Principal = require_scope("audit:read"),
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> CheckpointList:
+    async with request.app.state.runtime.engine.connect() as conn:
+        found = await audit.checkpoints(conn, after=after, limit=limit)
+    return CheckpointList(items=[CheckpointRead(**dataclasses.asdict(c)) for c in found])

@@ -16,9 +16,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.enforcement.models import audit_log
+from services.enforcement.bulk import copy_rows
+from services.enforcement.models import audit_checkpoints, audit_log
 
 GENESIS = "0" * 64
 # One chain, one writer at a time: the lock is held to the end of the appending transaction.
@@ -36,6 +38,7 @@ class AuditEntry:
     decision_id: uuid.UUID | None = None
     action_id: uuid.UUID | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    case_id: uuid.UUID | None = None
 
 
 def _opt_str(value: object) -> str | None:
@@ -58,14 +61,29 @@ def row_hash(seq: int, prev_hash: str, row: dict[str, Any]) -> str:
         "action_id": _opt_str(row["action_id"]),
         "details": row["details"],
     }
+    # Added later: hashed only when set, so rows written before the column existed still verify.
+    if row.get("case_id") is not None:
+        canonical["case_id"] = str(row["case_id"])
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def append(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> None:
+async def lock_chain(conn: AsyncConnection) -> None:
+    """Take the chain's writer lock until the end of the caller's transaction.
+
+    Handlers take it first, so everything else they read and write in the transaction
+    (strikes, ledger states) is serialised across replicas too.
+    """
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+
+
+async def append(
+    conn: AsyncConnection, entries: Sequence[AuditEntry], *, locked: bool = False
+) -> None:
     """Append entries to the chain inside the caller's transaction, in one bulk insert."""
     if not entries:
         return
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    if not locked:
+        await lock_chain(conn)
     head = (
         await conn.execute(
             select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
@@ -86,11 +104,12 @@ async def append(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> None:
             "action_id": entry.action_id,
             # Round-trip through JSON so the hash sees exactly what JSONB will return.
             "details": orjson.loads(orjson.dumps(entry.details)),
+            "case_id": entry.case_id,
         }
         digest = row_hash(seq, prev, row)
         rows.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
-    await conn.execute(audit_log.insert(), rows)
+    await copy_rows(conn, audit_log, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +123,19 @@ class VerifyResult:
 
 
 async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> VerifyResult:
-    """Walk the whole chain in order; name the first row whose hash or link does not hold."""
+    """Walk the whole chain in order; name the first row whose hash or link does not hold.
+
+    Stored checkpoints are checked on the way: a chain rewritten from some row on, with every
+    later hash recomputed, still disagrees with the checkpoints taken before the rewrite.
+    """
     prev = GENESIS
     last_seq = 0
     checked = 0
     async with engine.connect() as conn:
+        stored = await conn.execute(
+            select(audit_checkpoints.c.head_seq, audit_checkpoints.c.head_hash)
+        )
+        checkpoints: dict[int, str] = {seq: digest for seq, digest in stored}
         while True:
             rows = (
                 (
@@ -148,6 +175,49 @@ async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> VerifyResult:
                     return VerifyResult(
                         False, checked, last_seq, prev, seq, "row content does not match its hash"
                     )
+                if checkpoints.get(seq, row["hash"]) != row["hash"]:
+                    return VerifyResult(
+                        False, checked, last_seq, prev, seq, "row hash differs from its checkpoint"
+                    )
                 prev = row["hash"]
                 last_seq = seq
                 checked += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    head_seq: int
+    head_hash: str
+    created_at: datetime
+
+
+async def checkpoint(conn: AsyncConnection, now: datetime) -> Checkpoint | None:
+    """Store the chain's head (seq and hash) now, unless it is already stored."""
+    head = (
+        await conn.execute(
+            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+        )
+    ).first()
+    if head is None:
+        return None
+    stored = await conn.execute(
+        insert(audit_checkpoints)
+        .values(head_seq=head.seq, head_hash=head.hash, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(audit_checkpoints.c.head_seq)
+    )
+    if stored.first() is None:
+        return None
+    return Checkpoint(head.seq, head.hash, now)
+
+
+async def checkpoints(
+    conn: AsyncConnection, *, after: int = 0, limit: int = 1000
+) -> list[Checkpoint]:
+    rows = await conn.execute(
+        select(audit_checkpoints)
+        .where(audit_checkpoints.c.head_seq > after)
+        .order_by(audit_checkpoints.c.head_seq)
+        .limit(limit)
+    )
+    return [Checkpoint(r.head_seq, r.head_hash, r.created_at) for r in rows]

@@ -37,6 +37,10 @@ from typing import Annotated, Any, Final, NamedTuple, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from shared.events import ActionType, Source
+from shared.events import ContentType as SubjectContentType
+from shared.taxonomy import DsaCategory
+
 __all__ = [
     "ACTION_DECISION_FIELDS",
     "ALL_TERRITORIES",
@@ -50,7 +54,6 @@ __all__ = [
     "SOR_SCHEMA_PATH",
     "SOURCE_TYPE_MAPPING",
     "WARNING_DECISION_TEXT",
-    "Action",
     "ActionDecision",
     "AutomatedDecision",
     "ContentType",
@@ -60,11 +63,8 @@ __all__ = [
     "DecisionMonetary",
     "DecisionProvision",
     "DecisionVisibility",
-    "InternalContentType",
-    "InternalSource",
     "SourceType",
     "StatementBatch",
-    "StatementCategory",
     "StatementOfReasons",
     "Territory",
     "YesNo",
@@ -151,31 +151,6 @@ class ContentType(StrEnum):
     TEXT = "CONTENT_TYPE_TEXT"
     VIDEO = "CONTENT_TYPE_VIDEO"
     OTHER = "CONTENT_TYPE_OTHER"
-
-
-class StatementCategory(StrEnum):
-    """Category of the statement (main category and additional categories)."""
-
-    ANIMAL_WELFARE = "STATEMENT_CATEGORY_ANIMAL_WELFARE"
-    CONSUMER_INFORMATION = "STATEMENT_CATEGORY_CONSUMER_INFORMATION"
-    CYBER_VIOLENCE = "STATEMENT_CATEGORY_CYBER_VIOLENCE"
-    CYBER_VIOLENCE_AGAINST_WOMEN = "STATEMENT_CATEGORY_CYBER_VIOLENCE_AGAINST_WOMEN"
-    DATA_PROTECTION_AND_PRIVACY_VIOLATIONS = (
-        "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS"
-    )
-    ILLEGAL_OR_HARMFUL_SPEECH = "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH"
-    INTELLECTUAL_PROPERTY_INFRINGEMENTS = "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS"
-    NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS = (
-        "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS"
-    )
-    NOT_SPECIFIED_NOTICE = "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE"
-    OTHER_VIOLATION_TC = "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"
-    PROTECTION_OF_MINORS = "STATEMENT_CATEGORY_PROTECTION_OF_MINORS"
-    RISK_FOR_PUBLIC_SECURITY = "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY"
-    SCAMS_AND_FRAUD = "STATEMENT_CATEGORY_SCAMS_AND_FRAUD"
-    SELF_HARM = "STATEMENT_CATEGORY_SELF_HARM"
-    UNSAFE_AND_PROHIBITED_PRODUCTS = "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS"
-    VIOLENCE = "STATEMENT_CATEGORY_VIOLENCE"
 
 
 class Territory(StrEnum):
@@ -443,8 +418,8 @@ class StatementOfReasons(BaseModel):
             "CONTENT_TYPE_OTHER. At most 500 characters."
         ),
     )
-    category: StatementCategory = Field(description="Main category of the statement.")
-    category_addition: tuple[StatementCategory, ...] | None = Field(
+    category: DsaCategory = Field(description="Main category of the statement.")
+    category_addition: tuple[DsaCategory, ...] | None = Field(
         default=None,
         description="Additional categories, from the same list as category.",
     )
@@ -735,7 +710,7 @@ def build_json_schema() -> dict[str, Any]:
     value; regenerate it with :func:`write_schema`.
     """
     visibility = [v.value for v in DecisionVisibility]
-    categories = [c.value for c in StatementCategory]
+    categories = [c.value for c in DsaCategory]
     properties: dict[str, Any] = {
         "decision_visibility": _array_of("decision_visibility", visibility, min_items=1),
         "decision_visibility_other": _text("decision_visibility_other", SHORT_TEXT_MAX),
@@ -881,45 +856,6 @@ def write_schema(path: Path | str = SOR_SCHEMA_PATH) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-class Action(StrEnum):
-    """Our enforcement action types."""
-
-    REMOVE_CONTENT = "remove_content"
-    DISABLE_CONTENT = "disable_content"  # geo-restricted
-    DEMOTE_CONTENT = "demote_content"
-    AGE_RESTRICT_CONTENT = "age_restrict_content"
-    RESTRICT_INTERACTION = "restrict_interaction"
-    LABEL_CONTENT = "label_content"
-    WARN_ACCOUNT = "warn_account"
-    RESTRICT_ACCOUNT = "restrict_account"  # feature limits
-    SUSPEND_ACCOUNT = "suspend_account"
-    TERMINATE_ACCOUNT = "terminate_account"
-    SUSPEND_MONETISATION = "suspend_monetisation"
-    TERMINATE_MONETISATION = "terminate_monetisation"
-
-
-class InternalSource(StrEnum):
-    """Where our enforcement case came from."""
-
-    USER_NOTICE = "user_notice"
-    TRUSTED_FLAGGER = "trusted_flagger"
-    AUTHORITY_ORDER = "authority_order"
-    AUTOMATED_DETECTION = "automated_detection"
-    INTERNAL = "internal"
-
-
-class InternalContentType(StrEnum):
-    """Our content types."""
-
-    TEXT = "text"
-    IMAGE = "image"
-    VIDEO = "video"
-    AUDIO = "audio"
-    URL = "url"
-    ACCOUNT = "account"
-    OTHER = "other"
-
-
 class ActionDecision(NamedTuple):
     """The DSA decision field and value an action is recorded under."""
 
@@ -931,24 +867,24 @@ class ActionDecision(NamedTuple):
 
 WARNING_DECISION_TEXT: Final = "Warning issued to the account holder"
 
-ACTION_DECISION_FIELDS: Final[Mapping[Action, ActionDecision]] = MappingProxyType(
+ACTION_DECISION_FIELDS: Final[Mapping[ActionType, ActionDecision]] = MappingProxyType(
     {
-        Action.REMOVE_CONTENT: ActionDecision(
+        ActionType.REMOVE_CONTENT: ActionDecision(
             DecisionField.VISIBILITY, DecisionVisibility.CONTENT_REMOVED
         ),
-        Action.DISABLE_CONTENT: ActionDecision(
+        ActionType.DISABLE_CONTENT: ActionDecision(
             DecisionField.VISIBILITY, DecisionVisibility.CONTENT_DISABLED
         ),
-        Action.DEMOTE_CONTENT: ActionDecision(
+        ActionType.DEMOTE_CONTENT: ActionDecision(
             DecisionField.VISIBILITY, DecisionVisibility.CONTENT_DEMOTED
         ),
-        Action.AGE_RESTRICT_CONTENT: ActionDecision(
+        ActionType.AGE_RESTRICT_CONTENT: ActionDecision(
             DecisionField.VISIBILITY, DecisionVisibility.CONTENT_AGE_RESTRICTED
         ),
-        Action.RESTRICT_INTERACTION: ActionDecision(
+        ActionType.RESTRICT_INTERACTION: ActionDecision(
             DecisionField.VISIBILITY, DecisionVisibility.CONTENT_INTERACTION_RESTRICTED
         ),
-        Action.LABEL_CONTENT: ActionDecision(
+        ActionType.LABEL_CONTENT: ActionDecision(
             DecisionField.VISIBILITY, DecisionVisibility.CONTENT_LABELLED
         ),
         # A warning restricts nothing, so strictly Art. 17 does not require a statement. We
@@ -956,46 +892,50 @@ ACTION_DECISION_FIELDS: Final[Mapping[Action, ActionDecision]] = MappingProxyTyp
         # contest and later restrictions build on it. The API has no "warning" value and needs
         # at least one decision field; visibility OTHER with an explicit text is the only
         # option that does not claim a restriction that did not happen.
-        Action.WARN_ACCOUNT: ActionDecision(
+        ActionType.WARN_ACCOUNT: ActionDecision(
             DecisionField.VISIBILITY, DecisionVisibility.OTHER, WARNING_DECISION_TEXT
         ),
         # Feature limits keep the account but withhold part of the service (Art. 17(1)(c)).
-        Action.RESTRICT_ACCOUNT: ActionDecision(
+        ActionType.RESTRICT_ACCOUNT: ActionDecision(
             DecisionField.PROVISION, DecisionProvision.PARTIAL_SUSPENSION
         ),
-        Action.SUSPEND_ACCOUNT: ActionDecision(DecisionField.ACCOUNT, DecisionAccount.SUSPENDED),
-        Action.TERMINATE_ACCOUNT: ActionDecision(DecisionField.ACCOUNT, DecisionAccount.TERMINATED),
-        Action.SUSPEND_MONETISATION: ActionDecision(
+        ActionType.SUSPEND_ACCOUNT: ActionDecision(
+            DecisionField.ACCOUNT, DecisionAccount.SUSPENDED
+        ),
+        ActionType.TERMINATE_ACCOUNT: ActionDecision(
+            DecisionField.ACCOUNT, DecisionAccount.TERMINATED
+        ),
+        ActionType.SUSPEND_MONETISATION: ActionDecision(
             DecisionField.MONETARY, DecisionMonetary.SUSPENSION
         ),
-        Action.TERMINATE_MONETISATION: ActionDecision(
+        ActionType.TERMINATE_MONETISATION: ActionDecision(
             DecisionField.MONETARY, DecisionMonetary.TERMINATION
         ),
     }
 )
 """How each of our actions is recorded in the statement's decision fields."""
 
-SOURCE_TYPE_MAPPING: Final[Mapping[InternalSource, SourceType]] = MappingProxyType(
+SOURCE_TYPE_MAPPING: Final[Mapping[Source, SourceType]] = MappingProxyType(
     {
-        InternalSource.USER_NOTICE: SourceType.ARTICLE_16,
-        InternalSource.TRUSTED_FLAGGER: SourceType.TRUSTED_FLAGGER,
-        InternalSource.AUTHORITY_ORDER: SourceType.OTHER_NOTIFICATION,
-        InternalSource.AUTOMATED_DETECTION: SourceType.VOLUNTARY,
-        InternalSource.INTERNAL: SourceType.VOLUNTARY,
+        Source.USER_NOTICE: SourceType.ARTICLE_16,
+        Source.TRUSTED_FLAGGER: SourceType.TRUSTED_FLAGGER,
+        Source.AUTHORITY_ORDER: SourceType.OTHER_NOTIFICATION,
+        Source.AUTOMATED_DETECTION: SourceType.VOLUNTARY,
+        Source.INTERNAL: SourceType.VOLUNTARY,
     }
 )
 """Our case sources to the API's source_type."""
 
-CONTENT_TYPE_MAPPING: Final[Mapping[InternalContentType, tuple[ContentType, str | None]]] = (
+CONTENT_TYPE_MAPPING: Final[Mapping[SubjectContentType, tuple[ContentType, str | None]]] = (
     MappingProxyType(
         {
-            InternalContentType.TEXT: (ContentType.TEXT, None),
-            InternalContentType.IMAGE: (ContentType.IMAGE, None),
-            InternalContentType.VIDEO: (ContentType.VIDEO, None),
-            InternalContentType.AUDIO: (ContentType.AUDIO, None),
-            InternalContentType.URL: (ContentType.OTHER, "URL"),
-            InternalContentType.ACCOUNT: (ContentType.OTHER, "Account"),
-            InternalContentType.OTHER: (ContentType.OTHER, "Other"),
+            SubjectContentType.TEXT: (ContentType.TEXT, None),
+            SubjectContentType.IMAGE: (ContentType.IMAGE, None),
+            SubjectContentType.VIDEO: (ContentType.VIDEO, None),
+            SubjectContentType.AUDIO: (ContentType.AUDIO, None),
+            SubjectContentType.URL: (ContentType.OTHER, "URL"),
+            SubjectContentType.ACCOUNT: (ContentType.OTHER, "Account"),
+            SubjectContentType.OTHER: (ContentType.OTHER, "Other"),
         }
     )
 )
@@ -1124,10 +1064,10 @@ def build_statement(
     or content type, blank facts/explanation/legal ground, a territorial scope with no EU/EEA
     state, an invalid puid, or an end date before the decision date.
     """
-    our_action = Action(action)
+    our_action = ActionType(action)
     decision = ACTION_DECISION_FIELDS[our_action]
     ground = DecisionGround(decision_ground)
-    dsa_content_type, content_type_other = CONTENT_TYPE_MAPPING[InternalContentType(content_type)]
+    dsa_content_type, content_type_other = CONTENT_TYPE_MAPPING[SubjectContentType(content_type)]
     application_date = _utc_date(decided_at)
     posted = application_date if content_date is None else min(content_date, application_date)
 
@@ -1142,7 +1082,7 @@ def build_statement(
         "content_date": posted,
         "application_date": application_date,
         "decision_facts": _required_text("facts", facts, FACTS_MAX),
-        "source_type": SOURCE_TYPE_MAPPING[InternalSource(source)],
+        "source_type": SOURCE_TYPE_MAPPING[Source(source)],
         "automated_detection": YesNo.YES if automated_detection else YesNo.NO,
         "automated_decision": automated_decision,
         "puid": puid,
@@ -1153,7 +1093,7 @@ def build_statement(
         data[decision.field.value] = decision.value
     if decision.other_text is not None:
         data[f"{decision.field.value}_other"] = decision.other_text
-    if end_date is not None and our_action is not Action.WARN_ACCOUNT:
+    if end_date is not None and our_action is not ActionType.WARN_ACCOUNT:
         data[DECISION_END_DATE_FIELDS[decision.field]] = end_date
 
     ground_text = _required_text("legal_ground", legal_ground, SHORT_TEXT_MAX)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,13 +12,23 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.enforcement.app import create_app
+from services.enforcement.models import api_keys
 from services.enforcement.settings import EnforcementSettings
+from shared.apikeys import create_key
 from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.kafka.topics import Topics
 from tests.factories import make_decision
 from tests.harness import TopicWatcher, eventually, produce_raw, running, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+ALL_SCOPES = ["actions:read", "actions:confirm", "appeals:write", "audit:read", "stats:read"]
+
+
+async def auth(db: AsyncEngine, *scopes: str, client: str = "product-client") -> dict[str, str]:
+    """Headers with a fresh enforcement API key holding ``scopes`` (all of them by default)."""
+    _, key = await create_key(db, api_keys, client_id=client, scopes=list(scopes or ALL_SCOPES))
+    return {"Authorization": f"Bearer {key}"}
 
 
 async def test_replayed_decision_produces_no_second_action(
@@ -29,6 +40,7 @@ async def test_replayed_decision_produces_no_second_action(
     async with running(
         create_app(EnforcementSettings(**service_env(kafka, postgres, namespace)))
     ) as api:
+        api.headers.update(await auth(db))
         async with TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions:
             msg = (decision.key(), decision.to_bytes())
             await produce_raw(kafka.bootstrap_servers, topics.decisions, [msg, msg])
@@ -70,12 +82,13 @@ async def test_audit_log_refuses_updates_and_deletes(
 
 
 async def test_verify_names_the_row_edited_behind_the_services_back(
-    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str
+    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str, db: AsyncEngine
 ) -> None:
     topics = Topics(namespace)
     decisions = [make_decision() for _ in range(5)]
     env = service_env(kafka, postgres, namespace)
     async with running(create_app(EnforcementSettings(**env))) as api:
+        api.headers.update(await auth(db, "audit:read"))
         async with TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions:
             await produce_raw(
                 kafka.bootstrap_servers,
@@ -114,3 +127,38 @@ async def test_verify_names_the_row_edited_behind_the_services_back(
                 f"'\"action\"') WHERE seq = {seq};"
             )
         assert (await api.get("/v1/audit/verify")).json()["ok"] is True
+
+
+async def test_checkpoints_are_stored_and_exported_by_command_and_api(
+    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str, db: AsyncEngine
+) -> None:
+    topics = Topics(namespace)
+    env = service_env(kafka, postgres, namespace)
+    async with running(create_app(EnforcementSettings(**env))) as api:
+        api.headers.update(await auth(db, "audit:read", "actions:read"))
+        d = make_decision()
+        await produce_raw(kafka.bootstrap_servers, topics.decisions, [(d.key(), d.to_bytes())])
+
+        async def issued() -> list[object] | None:
+            got = await api.get(f"/v1/subjects/{d.payload.subject.subject_id}/actions")
+            items: list[object] = got.json()["items"]
+            return items or None
+
+        await eventually(issued)
+        cli = subprocess.run(
+            [sys.executable, "-m", "services.enforcement", "checkpoint"],
+            env={**os.environ, "TNS_DATABASE_URL": postgres.url, "TNS_LOG_JSON": "false"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cli.returncode == 0, cli.stderr
+        exported = [json.loads(line) for line in cli.stdout.splitlines() if line.startswith("{")]
+        listed = (await api.get("/v1/audit/checkpoints")).json()["items"]
+        verdict = (await api.get("/v1/audit/verify")).json()
+    assert exported and exported[-1]["head_seq"] >= 2
+    assert exported[-1]["head_hash"] == next(
+        c["head_hash"] for c in listed if c["head_seq"] == exported[-1]["head_seq"]
+    )
+    assert verdict["ok"] is True
+    assert verdict["head_seq"] >= exported[-1]["head_seq"]

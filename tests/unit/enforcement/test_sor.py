@@ -18,17 +18,17 @@ from services.enforcement.sor import (
     DECISION_END_DATE_FIELDS,
     SOR_SCHEMA_PATH,
     WARNING_DECISION_TEXT,
-    Action,
+    ActionType,
     AutomatedDecision,
     ContentType,
     DecisionField,
     DecisionGround,
-    InternalContentType,
-    InternalSource,
+    DsaCategory,
+    Source,
     SourceType,
     StatementBatch,
-    StatementCategory,
     StatementOfReasons,
+    SubjectContentType,
     Territory,
     batches,
     build_batch_json_schema,
@@ -88,15 +88,15 @@ def build_kwargs(**overrides: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "puid": "case-42",
         "decision_ground": DecisionGround.INCOMPATIBLE_CONTENT,
-        "category": StatementCategory.SCAMS_AND_FRAUD,
-        "action": Action.REMOVE_CONTENT,
-        "content_type": InternalContentType.TEXT,
+        "category": DsaCategory.SCAMS_AND_FRAUD,
+        "action": ActionType.REMOVE_CONTENT,
+        "content_type": SubjectContentType.TEXT,
         "decided_at": datetime(2025, 6, 1, 12, 0, tzinfo=UTC),
         "content_date": date(2025, 5, 30),
         "facts": "Classifier flagged a phishing message; a moderator confirmed it.",
         "legal_ground": "Terms of Service, section 4.2 (fraud)",
         "explanation": "The message impersonates a bank to collect credentials.",
-        "source": InternalSource.AUTOMATED_DETECTION,
+        "source": Source.AUTOMATED_DETECTION,
         "automated_detection": True,
         "automated_decision": AutomatedDecision.PARTIALLY,
         "territorial_scope": None,
@@ -546,8 +546,8 @@ def test_batches_reject_a_size_outside_1_to_100(size: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", list(Action))
-def test_every_action_builds_a_statement_valid_for_model_and_schema(action: Action) -> None:
+@pytest.mark.parametrize("action", list(ActionType))
+def test_every_action_builds_a_statement_valid_for_model_and_schema(action: ActionType) -> None:
     statement = build_statement(**build_kwargs(action=action, end_date=date(2025, 7, 1)))
     payload = dump(statement)
     assert schema_errors(payload) == []
@@ -562,13 +562,13 @@ def test_every_action_builds_a_statement_valid_for_model_and_schema(action: Acti
     decision_fields = {field.value for field in DecisionField}
     assert decision_fields & set(payload) == {decision.field.value}
     end_fields = {name: payload.get(name) for name in DECISION_END_DATE_FIELDS.values()}
-    expected_end = None if action is Action.WARN_ACCOUNT else "2025-07-01"
+    expected_end = None if action is ActionType.WARN_ACCOUNT else "2025-07-01"
     assert end_fields.pop(DECISION_END_DATE_FIELDS[decision.field]) == expected_end
     assert set(end_fields.values()) == {None}
 
 
 def test_every_action_has_a_decision_mapping() -> None:
-    assert set(ACTION_DECISION_FIELDS) == set(Action)
+    assert set(ACTION_DECISION_FIELDS) == set(ActionType)
 
 
 def test_warn_account_is_recorded_as_visibility_other_with_its_text() -> None:
@@ -812,9 +812,9 @@ def builder_inputs(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "puid": draw(st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)),
         "decision_ground": draw(st.sampled_from(list(DecisionGround))),
-        "category": draw(st.sampled_from(list(StatementCategory))),
-        "action": draw(st.sampled_from([a.value for a in Action])),
-        "content_type": draw(st.sampled_from([c.value for c in InternalContentType])),
+        "category": draw(st.sampled_from(list(DsaCategory))),
+        "action": draw(st.sampled_from([a.value for a in ActionType])),
+        "content_type": draw(st.sampled_from([c.value for c in SubjectContentType])),
         "decided_at": decided_at,
         "content_date": draw(
             st.none() | st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31))
@@ -822,7 +822,7 @@ def builder_inputs(draw: st.DrawFn) -> dict[str, Any]:
         "facts": draw(long_or_short_text()),
         "legal_ground": draw(long_or_short_text()),
         "explanation": draw(long_or_short_text()),
-        "source": draw(st.sampled_from([s.value for s in InternalSource])),
+        "source": draw(st.sampled_from([s.value for s in Source])),
         "automated_detection": draw(st.booleans()),
         "automated_decision": draw(st.sampled_from(list(AutomatedDecision))),
         "territorial_scope": draw(

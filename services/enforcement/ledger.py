@@ -1,0 +1,141 @@
+"""The ledger sweep: actions not confirmed in time are re-issued, then raised as failed.
+
+Runs periodically in every replica; ``FOR UPDATE SKIP LOCKED`` and the chain lock keep two
+replicas from re-issuing the same action at once. The re-issued message is acknowledged by the
+broker before the transaction commits, so a crash re-issues it again rather than losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.enforcement import audit
+from services.enforcement.audit import AuditEntry
+from services.enforcement.handlers import action_event
+from services.enforcement.metrics import ACTIONS
+from services.enforcement.models import actions
+from services.enforcement.settings import EnforcementSettings
+from shared.events import utcnow
+from shared.kafka.producer import EventProducer
+
+logger = logging.getLogger(__name__)
+
+
+async def sweep(
+    engine: AsyncEngine,
+    producer: EventProducer,
+    settings: EnforcementSettings,
+    *,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> tuple[int, int]:
+    """Re-issue or fail the overdue actions; returns ``(reissued, failed)``."""
+    now = now or utcnow()
+    async with engine.begin() as conn:
+        await audit.lock_chain(conn)
+        due = (
+            (
+                await conn.execute(
+                    select(actions)
+                    .where(actions.c.status == "issued", actions.c.next_attempt_at <= now)
+                    .order_by(actions.c.next_attempt_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if not due:
+            return 0, 0
+        retry: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        entries: list[AuditEntry] = []
+        events = []
+        for row in due:
+            attempts = row["attempts"]
+            common = {
+                "actor_kind": "system",
+                "actor_id": settings.service_name,
+                "recorded_at": now,
+                "subject_id": row["subject_id"],
+                "report_id": row["report_id"],
+                "decision_id": row["decision_id"],
+                "action_id": row["action_id"],
+            }
+            if attempts > settings.action_max_reissues:
+                failed.append({"b_id": row["action_id"], "b_detail": _gave_up(attempts)})
+                ACTIONS.labels(settings.service_name, row["action"], "failed").inc()
+                entries.append(
+                    AuditEntry(
+                        act="action_failed",
+                        details={"status": "failed", "attempts": attempts, "reason": "unconfirmed"},
+                        **common,
+                    )
+                )
+                continue
+            wait = settings.action_confirm_timeout_s * 2**attempts
+            retry.append(
+                {
+                    "b_id": row["action_id"],
+                    "b_attempts": attempts + 1,
+                    "b_next": now + timedelta(seconds=wait),
+                }
+            )
+            events.append(action_event(dict(row), attempt=attempts + 1))
+            ACTIONS.labels(settings.service_name, row["action"], "reissued").inc()
+            entries.append(
+                AuditEntry(
+                    act="action_reissued",
+                    details={"status": "issued", "attempt": attempts + 1},
+                    **common,
+                )
+            )
+        if retry:
+            await conn.execute(
+                actions.update()
+                .where(actions.c.action_id == bindparam("b_id"))
+                .values(attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next")),
+                retry,
+            )
+        if failed:
+            await conn.execute(
+                actions.update()
+                .where(actions.c.action_id == bindparam("b_id"))
+                .values(
+                    status="failed",
+                    failed_at=now,
+                    next_attempt_at=None,
+                    detail=bindparam("b_detail"),
+                ),
+                failed,
+            )
+        await audit.append(conn, entries, locked=True)
+        await producer.publish(events)
+    return len(retry), len(failed)
+
+
+def _gave_up(attempts: int) -> str:
+    return f"not confirmed after {attempts} issues"
+
+
+async def periodic(
+    name: str, interval: float, job: Callable[[], Awaitable[object]], stopping: asyncio.Event
+) -> None:
+    """Run ``job`` every ``interval`` seconds until ``stopping`` is set; errors are logged."""
+    while not stopping.is_set():
+        try:
+            await job()
+        except Exception:
+            logger.exception("periodic task %s failed; retrying in %.1fs", name, interval)
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=interval)
+        except TimeoutError:
+            continue
