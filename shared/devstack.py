@@ -39,22 +39,44 @@ def pump(name: str, stream: IO[bytes]) -> None:
         say(name, raw.decode(errors="replace"))
 
 
-def dev_key(env: dict[str, str]) -> str:
-    """The development API key, created once and kept in ``.devstack/api-key``."""
-    path = STATE / "api-key"
-    if path.exists():
-        return path.read_text().strip()
+# The development keys: (service, file in .devstack, principal flag, principal, scopes).
+DEV_KEYS = (
+    ("intake", "api-key", "--client", "dev-client", "reports:write,reports:read"),
+    (
+        "enforcement",
+        "enforcement-api-key",
+        "--client",
+        "dev-client",
+        "actions:read,actions:confirm,appeals:write,audit:read,stats:read",
+    ),
+)
+
+
+def create_key(service: str, env: dict[str, str], flag: str, principal: str, scopes: str) -> str:
+    """Create an API key with a service's ``keys create`` command; returns the key."""
+    command = ["keys", "create", flag, principal, "--scopes", scopes]
     out = subprocess.run(
-        [sys.executable, "-m", "services.intake", "keys", "create", "--client", "dev-client"],
+        [sys.executable, "-m", f"services.{service}", *command],
         env=env,
         check=True,
         capture_output=True,
         text=True,
+        cwd=ROOT,
     ).stdout
     key: str = json.loads(out.strip().splitlines()[-1])["key"]
-    path.write_text(key + "\n")
-    path.chmod(0o600)
     return key
+
+
+def dev_keys(env: dict[str, str]) -> dict[str, Path]:
+    """The development keys, created once and kept in ``.devstack/``; file per service."""
+    paths = {}
+    for service, name, flag, principal, scopes in DEV_KEYS:
+        path = STATE / name
+        if not path.exists():
+            path.write_text(create_key(service, env, flag, principal, scopes) + "\n")
+            path.chmod(0o600)
+        paths[service] = path
+    return paths
 
 
 def _terminate(*_: object) -> None:
@@ -78,7 +100,7 @@ def main() -> int:
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        key = dev_key(env)
+        keys = dev_keys(env)
         for name, port in PORTS.items():
             procs[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{name}", "serve"],
@@ -95,7 +117,8 @@ def main() -> int:
             "stack",
             "ready: intake http://127.0.0.1:8001/docs  enforcement http://127.0.0.1:8004/docs",
         )
-        say("stack", f"development API key (also in .devstack/api-key): {key}")
+        for service, path in keys.items():
+            say("stack", f"development API key for {service}: {path.relative_to(ROOT)}")
         say("stack", "Ctrl-C stops everything")
         with contextlib.suppress(KeyboardInterrupt):
             while True:

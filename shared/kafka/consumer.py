@@ -28,8 +28,8 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ARRAY, Table, bindparam, func, select
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -103,6 +103,14 @@ class ConsumerLoop(Generic[E]):
         self.producer = producer
         self.engine = engine
         self.processed_table = processed_table
+        if processed_table is not None:
+            ids = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+            self._claim_statement = (
+                insert(processed_table)
+                .from_select(["event_id"], select(func.unnest(ids)))
+                .on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(processed_table.c.event_id)
+            )
         self.name = name or getattr(handler, "__name__", "handler")
         self.service = settings.service_name
         self.dlq_topic = producer.topics.dlq(self.service)
@@ -291,13 +299,8 @@ class ConsumerLoop(Generic[E]):
         """Record the events as processed; return only those not processed before."""
         if self.processed_table is None:
             return events
-        table = self.processed_table
-        result = await conn.execute(
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(table.c.event_id),
-            [{"event_id": e.event_id} for e in events],
-        )
+        # One statement with one array parameter: no per-row parameter processing.
+        result = await conn.execute(self._claim_statement, {"ids": [e.event_id for e in events]})
         claimed = set(result.scalars())
         if len(claimed) < len(events):
             DUPLICATES_SKIPPED.labels(self.service).inc(len(events) - len(claimed))

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.devstack import DEV_KEYS, create_key
 from shared.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
 
 SERVICES = ("intake", "classifier", "router", "enforcement")
@@ -63,10 +64,23 @@ class ServiceProcess:
 
 
 class Stack:
-    def __init__(self, services: dict[str, ServiceProcess], api_key: str, namespace: str) -> None:
+    def __init__(
+        self,
+        services: dict[str, ServiceProcess],
+        keys: dict[str, str],
+        namespace: str,
+    ) -> None:
         self.services = services
-        self.api_key = api_key
+        self.keys = keys
         self.namespace = namespace
+
+    @property
+    def api_key(self) -> str:
+        """The product client's intake key."""
+        return self.keys["intake"]
+
+    def auth(self, service: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[service]}"}
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
@@ -84,22 +98,15 @@ def stack(
         "TNS_CONSUMER_POLL_MS": "50",
         "TNS_LOG_JSON": "false",
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "services.intake", "keys", "create", "--client", "e2e"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    import json
-
-    key = json.loads(created.stdout.strip().splitlines()[-1])["key"]
+    keys = {
+        service: create_key(service, env, flag, "e2e", scopes)
+        for service, _, flag, _, scopes in DEV_KEYS
+    }
     services = {name: ServiceProcess(name, env, tmp_path) for name in SERVICES}
     try:
         for s in services.values():
             s.start()
-        yield Stack(services, key, namespace)
+        yield Stack(services, keys, namespace)
     finally:
         for s in services.values():
             s.stop()

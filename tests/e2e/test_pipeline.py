@@ -52,13 +52,21 @@ async def test_abusive_is_actioned_benign_dismissed_borderline_reviewed(
 
         async def benign_decided() -> list[dict[str, object]] | None:
             page = (
-                await client.get(f"{enforcement}/v1/audit", params={"report": benign_id})
+                await client.get(
+                    f"{enforcement}/v1/audit",
+                    params={"report": benign_id},
+                    headers=stack.auth("enforcement"),
+                )
             ).json()
             return page["items"] or None
 
         [benign_audit] = await eventually(benign_decided)
         subject = abusive["subject"]["subject_id"]  # type: ignore[index]
-        listed = (await client.get(f"{enforcement}/v1/subjects/{subject}/actions")).json()
+        listed = (
+            await client.get(
+                f"{enforcement}/v1/subjects/{subject}/actions", headers=stack.auth("enforcement")
+            )
+        ).json()
     action = ActionIssued.from_bytes(action_msg.value).payload
     assert str(action.report_id) == abusive_id
     assert action.action.value == "remove_content"
