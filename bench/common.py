@@ -82,6 +82,12 @@ class OutputCounter:
             if self._target is not None and c.n >= self._target:
                 self._done.set()
 
+    def reset(self) -> None:
+        """Start counting afresh (e.g. after a warm-up)."""
+        self.count = Count()
+        self._target = None
+        self._done.clear()
+
     async def wait_for(self, target: int, timeout: float) -> Count:
         self._target = target
         if self.count.n >= target:

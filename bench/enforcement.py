@@ -54,8 +54,7 @@ async def _time_enforcement(env: dict[str, Any], n: int, warmup: int) -> tuple[T
             await produce(bootstrap, topics.decisions, [(d.key(), d.to_bytes()) for d in warm])
             await out.wait_for(len(warm), timeout=120)
             before = await _audit_rows(env["database_url"])
-            out.count.n, out.count.first_at, out.count.last_at = 0, None, None
-            out._done.clear()  # reuse the counter for the timed batch (no reset() in common)
+            out.reset()  # count the timed batch on its own
             started = time.monotonic()
             await produce(bootstrap, topics.decisions, [(d.key(), d.to_bytes()) for d in decisions])
             count = await out.wait_for(n, timeout=max(60.0, n / 100))
