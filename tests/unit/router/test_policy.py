@@ -1,11 +1,12 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from services.router.policy import load_policy, route
+from services.router.policy import Policy, load_policy, priority, route, sampled
 from services.router.settings import DEFAULT_POLICY
 from shared.events import ActionType, Source
-from shared.taxonomy import PolicyArea
+from shared.taxonomy import PolicyArea, Tier
 from tests.factories import make_classified, make_report
 
 POLICY = load_policy(DEFAULT_POLICY)
@@ -59,3 +60,67 @@ def test_policy_with_dismiss_above_action_is_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="dismiss_below"):
         load_policy(bad)
+
+
+def test_terrorist_removal_order_gets_the_one_hour_legal_clock() -> None:
+    report = make_report(policy_area=PolicyArea.VIOLENT_EXTREMISM, source=Source.AUTHORITY_ORDER)
+    c = make_classified(report, {PolicyArea.VIOLENT_EXTREMISM: 0.99}).payload.classification
+    r = route(POLICY, report, c)
+    assert r.kind == "review"
+    assert r.legal_clock == "terrorist-content-removal-order"
+    assert r.deadline == report.received_at + timedelta(hours=1)
+
+
+def test_trusted_flagger_notice_is_due_sooner_than_an_ordinary_one() -> None:
+    flagged = _route(PolicyArea.HARASSMENT, 0.6, source=Source.TRUSTED_FLAGGER)
+    ordinary = _route(PolicyArea.HARASSMENT, 0.6)
+    assert flagged.deadline < ordinary.deadline
+
+
+def test_priority_grows_with_severity_source_and_reach() -> None:
+    assert priority(Tier.S1, Source.USER_NOTICE, 0.5) > priority(Tier.S2, Source.USER_NOTICE, 0.5)
+    assert priority(Tier.S2, Source.TRUSTED_FLAGGER, 0.5) > priority(
+        Tier.S2, Source.USER_NOTICE, 0.5
+    )
+    assert priority(Tier.S2, Source.USER_NOTICE, 0.5) > priority(
+        Tier.S2, Source.AUTOMATED_DETECTION, 0.5
+    )
+    assert priority(Tier.S2, Source.USER_NOTICE, 0.5, reach=1_000_000) > priority(
+        Tier.S2, Source.USER_NOTICE, 0.5, reach=10
+    )
+
+
+def test_area_rule_overrides_its_tier_which_overrides_the_defaults() -> None:
+    policy = Policy.model_validate(
+        {
+            "version": "t",
+            "defaults": {"auto_action_at": 0.9, "queue": "general", "action": "remove_content"},
+            "tiers": {"S2": {"auto_action_at": 0.8, "sla_minutes": 30}},
+            "areas": {"harassment": {"auto_action_at": None}},
+        }
+    )
+    harassment = policy.rule_for(PolicyArea.HARASSMENT)  # tier S2
+    assert (harassment.auto_action_at, harassment.sla_minutes) == (None, 30)
+    assert policy.rule_for(PolicyArea.SCAMS_FRAUD).auto_action_at == 0.8  # S2, no area rule
+    assert policy.rule_for(PolicyArea.SPAM).auto_action_at == 0.9  # S3: defaults
+
+
+def test_four_eyes_covers_terminations_and_s0_only() -> None:
+    rule = POLICY.four_eyes
+    assert rule.required(Tier.S2, PolicyArea.HARASSMENT, ActionType.TERMINATE_ACCOUNT)
+    assert rule.required(Tier.S0, PolicyArea.CHILD_SAFETY, ActionType.REMOVE_CONTENT)
+    assert not rule.required(Tier.S2, PolicyArea.HARASSMENT, ActionType.REMOVE_CONTENT)
+
+
+def test_sampling_is_deterministic_and_near_its_share() -> None:
+    picked = [sampled(0.1, "qa", i) for i in range(5000)]
+    assert picked == [sampled(0.1, "qa", i) for i in range(5000)]
+    assert 400 < sum(picked) < 600
+    assert not any(sampled(0.0, "qa", i) for i in range(100))
+
+
+def test_shipped_policy_never_automates_s0_or_child_safety() -> None:
+    for area in (PolicyArea.CHILD_SAFETY, PolicyArea.SELF_HARM):
+        rule = POLICY.rule_for(area)
+        assert rule.auto_action_at is None
+        assert rule.dismiss_below is None

@@ -1,0 +1,573 @@
+"""The review desk: claim, release, escalate, annotate and decide cases; four-eyes and QA.
+
+Claims take the earliest-deadline case of a queue (ties by priority) with ``FOR UPDATE SKIP
+LOCKED`` and give the reviewer a lease; an expired lease makes the case claimable again. Every
+act needs the case's queue scope and, except claiming, the lease. A decision is published on
+``tns.decisions.v1`` and acknowledged by the broker before the case is marked decided in the same
+transaction (publish, then commit): a failure in between leaves the case open, and a retry
+publishes the same derived decision and event ids, which enforcement skips as duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from sqlalchemy import any_, func, insert, literal, not_, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.router.cases import (
+    CaseRow,
+    build_task,
+    fetch_case,
+    linked_reports,
+    load_payloads,
+    qa_case,
+    task_events,
+)
+from services.router.metrics import QA_REVIEWS, TIME_TO_FIRST_DECISION
+from services.router.models import case_activity, case_reports, cases, qa_reviews
+from services.router.policy import Policy, sampled
+from services.router.schemas import (
+    AgreementRow,
+    CaseRead,
+    DecisionCreate,
+    DecisionResult,
+    EscalationCreate,
+    ShadowAgreement,
+)
+from shared.apikeys import Principal
+from shared.errors import ApiError
+from shared.events import (
+    Actor,
+    AppealRef,
+    DecidedBy,
+    Decision,
+    DecisionMade,
+    Event,
+    Outcome,
+    Source,
+    Subject,
+    derive_id,
+    utcnow,
+)
+from shared.kafka.producer import EventProducer
+from shared.kafka.topics import ensure_topics
+from shared.taxonomy import PolicyArea, Tier, dsa_category
+
+
+def queue_scope(queue: str) -> str:
+    return f"review:{queue}"
+
+
+class ReviewDesk:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        producer: EventProducer,
+        policy: Policy,
+        *,
+        lease: timedelta,
+        bootstrap_servers: str,
+        partitions: int,
+    ) -> None:
+        self.engine = engine
+        self.producer = producer
+        self.policy = policy
+        self.lease = lease
+        self.bootstrap_servers = bootstrap_servers
+        self.partitions = partitions
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def case_read(self, conn: AsyncConnection, case: CaseRow) -> CaseRead:
+        links = await linked_reports(conn, [case["case_id"]])
+        ids = links[case["case_id"]]
+        payloads = await load_payloads(conn, ids)
+        return CaseRead(
+            case_id=case["case_id"],
+            kind=case["kind"],
+            queue=case["queue"],
+            status=case["status"],
+            policy_area=PolicyArea(case["policy_area"]),
+            tier=Tier(case["tier"]),
+            priority=case["priority"],
+            deadline=case["deadline"],
+            reason=case["reason"],
+            report_ids=ids,
+            lease_holder=case["lease_holder"],
+            lease_expires_at=case["lease_expires_at"],
+            proposal=DecisionCreate.model_validate(case["proposal"]) if case["proposal"] else None,
+            proposed_by=case["proposed_by"],
+            appeal=AppealRef.model_validate(case["appeal"]) if case["appeal"] else None,
+            qa_of=case["qa_of"],
+            task=build_task(case, ids, payloads),
+        )
+
+    async def get(self, case_id: uuid.UUID, principal: Principal) -> CaseRead:
+        async with self.engine.connect() as conn:
+            case = await fetch_case(conn, case_id)
+            case = self._authorise(case, principal)
+            return await self.case_read(conn, case)
+
+    # -- the lease ---------------------------------------------------------------------------
+
+    async def claim(self, queue: str, principal: Principal) -> CaseRead | None:
+        """Lease the next case of ``queue`` to the reviewer: earliest deadline, then priority."""
+        if not principal.has(queue_scope(queue)):
+            raise ApiError(403, "forbidden", f"the API key lacks the {queue_scope(queue)!r} scope")
+        reviewer = principal.client_id
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            case_id = (
+                await conn.execute(
+                    select(cases.c.case_id)
+                    .where(
+                        cases.c.queue == queue,
+                        cases.c.status != "decided",
+                        or_(cases.c.lease_expires_at.is_(None), cases.c.lease_expires_at < now),
+                        not_(literal(reviewer) == any_(cases.c.excluded_reviewers)),
+                        or_(cases.c.proposed_by.is_(None), cases.c.proposed_by != reviewer),
+                    )
+                    .order_by(cases.c.deadline, cases.c.priority.desc())
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalar()
+            if case_id is None:
+                return None
+            await conn.execute(
+                update(cases)
+                .where(cases.c.case_id == case_id)
+                .values(lease_holder=reviewer, lease_expires_at=now + self.lease)
+            )
+            await self._log(conn, case_id, reviewer, "claim", "")
+            case = await fetch_case(conn, case_id)
+            assert case is not None
+            return await self.case_read(conn, case)
+
+    async def release(self, case_id: uuid.UUID, principal: Principal) -> None:
+        async with self.engine.begin() as conn:
+            await self._held(conn, case_id, principal)
+            await self._clear_lease(conn, case_id)
+            await self._log(conn, case_id, principal.client_id, "release", "")
+
+    async def note(self, case_id: uuid.UUID, principal: Principal, note: str) -> None:
+        async with self.engine.begin() as conn:
+            await self._held(conn, case_id, principal)
+            await self._log(conn, case_id, principal.client_id, "note", note)
+
+    async def escalate(
+        self, case_id: uuid.UUID, principal: Principal, body: EscalationCreate
+    ) -> CaseRead:
+        """Move the case to another queue with a reason; it leaves the reviewer's hands."""
+        async with self.engine.begin() as conn:
+            case = await self._held(conn, case_id, principal)
+            await conn.execute(
+                update(cases)
+                .where(cases.c.case_id == case_id)
+                .values(
+                    queue=body.queue,
+                    reason=f"escalated from {case['queue']}: {body.reason}",
+                    revision=cases.c.revision + 1,
+                    updated_at=utcnow(),
+                    lease_holder=None,
+                    lease_expires_at=None,
+                )
+            )
+            detail = f"{case['queue']} -> {body.queue}: {body.reason}"
+            await self._log(conn, case_id, principal.client_id, "escalate", detail)
+            moved = await fetch_case(conn, case_id)
+            assert moved is not None
+            events = await task_events(conn, [moved])
+            if events:
+                await self._publish_events(
+                    events, new_topic=self.producer.topics.review(body.queue)
+                )
+            return await self.case_read(conn, moved)
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    async def decide(
+        self, case_id: uuid.UUID, principal: Principal, body: DecisionCreate
+    ) -> DecisionResult:
+        reviewer = principal.client_id
+        first_decision: tuple[str, float] | None = None
+        async with self.engine.begin() as conn:
+            case = await fetch_case(conn, case_id, for_update=True)
+            case = self._authorise(case, principal)
+            if case["status"] == "decided":
+                return self._already_decided(case, reviewer)
+            await self._held(conn, case_id, principal, case=case)
+            now = utcnow()
+            if case["first_decided_at"] is None:
+                first_decision = (case["queue"], (now - case["created_at"]).total_seconds())
+            if case["kind"] == "qa":
+                result = await self._record_qa(conn, case, reviewer, body, now)
+            elif self.policy.four_eyes.required(
+                Tier(case["tier"]), PolicyArea(case["policy_area"]), body.action
+            ):
+                result = await self._propose(conn, case, reviewer, body, now)
+            else:
+                result = await self._publish(
+                    conn, case, body, decider=reviewer, confirmer=None, now=now
+                )
+        if first_decision is not None:
+            TIME_TO_FIRST_DECISION.labels(first_decision[0]).observe(first_decision[1])
+        return result
+
+    async def confirm(self, case_id: uuid.UUID, principal: Principal) -> DecisionResult:
+        """The second reviewer's confirmation of a four-eyes decision; publishes it."""
+        reviewer = principal.client_id
+        async with self.engine.begin() as conn:
+            case = await fetch_case(conn, case_id, for_update=True)
+            case = self._authorise(case, principal)
+            if case["status"] == "decided":
+                return self._already_decided(case, reviewer)
+            if case["status"] != "awaiting_confirmation":
+                raise ApiError(409, "not_awaiting_confirmation", "no decision awaits confirmation")
+            if case["proposed_by"] == reviewer:
+                raise ApiError(
+                    403, "four_eyes", "a second, different reviewer must confirm this decision"
+                )
+            await self._held(conn, case_id, principal, case=case)
+            body = DecisionCreate.model_validate(case["proposal"])
+            return await self._publish(
+                conn, case, body, decider=case["proposed_by"], confirmer=reviewer, now=utcnow()
+            )
+
+    @staticmethod
+    def _already_decided(case: CaseRow, reviewer: str) -> DecisionResult:
+        # A retried request from the decider gets the same answer; anyone else a conflict.
+        if reviewer not in (case["decided_by"], case["confirmed_by"]):
+            raise ApiError(409, "already_decided", "the case is already decided")
+        return DecisionResult(
+            case_id=case["case_id"],
+            status="recorded" if case["kind"] == "qa" else "decided",
+            decision_id=case["decision_id"],
+            confirmed_by=case["confirmed_by"],
+        )
+
+    async def _propose(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        reviewer: str,
+        body: DecisionCreate,
+        now: datetime,
+    ) -> DecisionResult:
+        await conn.execute(
+            update(cases)
+            .where(cases.c.case_id == case["case_id"])
+            .values(
+                status="awaiting_confirmation",
+                proposal=body.model_dump(mode="json"),
+                proposed_by=reviewer,
+                first_decided_at=func.coalesce(cases.c.first_decided_at, now),
+                updated_at=now,
+                lease_holder=None,
+                lease_expires_at=None,
+            )
+        )
+        await self._log(conn, case["case_id"], reviewer, "propose", _describe(body))
+        return DecisionResult(case_id=case["case_id"], status="awaiting_confirmation")
+
+    async def _publish(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        body: DecisionCreate,
+        *,
+        decider: str,
+        confirmer: str | None,
+        now: datetime,
+    ) -> DecisionResult:
+        case_id = case["case_id"]
+        report_ids = (await linked_reports(conn, [case_id]))[case_id]
+        payloads = await load_payloads(conn, report_ids)
+        appeal = AppealRef.model_validate(case["appeal"]) if case["appeal"] else None
+        decision_id = derive_id("decision", appeal.appeal_id if appeal else case_id)
+        area = PolicyArea(case["policy_area"])
+        versions = {"policy": case["policy_version"]}
+        latest = payloads.get(report_ids[-1]) if report_ids else None
+        if latest is not None:
+            versions = {**latest.classification.versions, **versions}
+        source = Source(case["source"])
+        decision = Decision(
+            decision_id=decision_id,
+            report_id=case["first_report_id"],
+            subject=Subject.model_validate(case["subject"]),
+            policy_area=area,
+            dsa_category=dsa_category(area),
+            source=source,
+            outcome=body.outcome,
+            action=body.action,
+            decided_by=DecidedBy.HUMAN,
+            actor=Actor(kind="reviewer", actor_id=decider, versions=versions),
+            reason=body.reason,
+            decided_at=now,
+            case_id=case_id,
+            report_ids=report_ids or [case["first_report_id"]],
+            confirmed_by=confirmer,
+            automated_detection=source == Source.AUTOMATED_DETECTION
+            or any(p.report.source == Source.AUTOMATED_DETECTION for p in payloads.values()),
+            manifestly_unfounded=body.manifestly_unfounded,
+            territorial_scope=body.territorial_scope,
+            duration_days=body.duration_days,
+            appeal=appeal,
+        )
+        events: list[Event] = [
+            DecisionMade(
+                event_id=derive_id("event", decision_id),
+                producer="router",
+                correlation_id=case["first_report_id"],
+                payload=decision,
+            )
+        ]
+        if sampled(self.policy.qa.human_share, "qa", decision_id):
+            events.extend(await self._open_qa(conn, case, decision, report_ids, now))
+        # Publish, then commit: the case is closed only once the broker holds the decision.
+        await self._publish_events(events)
+        await conn.execute(
+            update(cases)
+            .where(cases.c.case_id == case_id)
+            .values(
+                status="decided",
+                decided_at=now,
+                first_decided_at=func.coalesce(cases.c.first_decided_at, now),
+                decided_by=decider,
+                confirmed_by=confirmer,
+                outcome=body.outcome.value,
+                action=body.action.value if body.action else None,
+                decision_id=decision_id,
+                updated_at=now,
+                lease_holder=None,
+                lease_expires_at=None,
+            )
+        )
+        act = "confirm" if confirmer else "decide"
+        await self._log(conn, case_id, confirmer or decider, act, _describe(body))
+        return DecisionResult(
+            case_id=case_id, status="decided", decision_id=decision_id, confirmed_by=confirmer
+        )
+
+    async def _open_qa(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        d: Decision,
+        report_ids: list[uuid.UUID],
+        now: datetime,
+    ) -> list[Event]:
+        row = qa_case(
+            self.policy,
+            decision_id=d.decision_id,
+            subject=d.subject,
+            source=d.source,
+            area=d.policy_area,
+            first_report_id=d.report_id,
+            decided_by=DecidedBy.HUMAN.value,
+            actor=d.actor.actor_id,
+            outcome=d.outcome.value,
+            action=d.action.value if d.action else None,
+            policy_version=case["policy_version"],
+            model_versions={k: v for k, v in d.actor.versions.items() if k != "policy"},
+            excluded=[r for r in (d.actor.actor_id, d.confirmed_by) if r],
+            now=now,
+        )
+        inserted = (
+            await conn.execute(
+                pg_insert(cases).values(row).on_conflict_do_nothing().returning(cases.c.case_id)
+            )
+        ).scalar()
+        if inserted is None:
+            return []
+        await conn.execute(
+            pg_insert(case_reports).on_conflict_do_nothing(),
+            [{"case_id": row["case_id"], "report_id": r, "linked_at": now} for r in report_ids],
+        )
+        return list(await task_events(conn, [row]))
+
+    async def _record_qa(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        reviewer: str,
+        body: DecisionCreate,
+        now: datetime,
+    ) -> DecisionResult:
+        original: dict[str, Any] = case["qa_of"]
+        action = body.action.value if body.action else None
+        agree = original["outcome"] == body.outcome.value and (
+            body.outcome is Outcome.NO_ACTION or original["action"] == action
+        )
+        await conn.execute(
+            insert(qa_reviews).values(
+                qa_case_id=case["case_id"],
+                original_decision_id=uuid.UUID(original["decision_id"]),
+                decided_by=original["decided_by"],
+                original_actor=original["actor"],
+                rule=original["rule"],
+                policy_version=original["policy_version"],
+                model_versions=original["model_versions"],
+                original_outcome=original["outcome"],
+                original_action=original["action"],
+                qa_reviewer=reviewer,
+                qa_outcome=body.outcome.value,
+                qa_action=action,
+                agree=agree,
+                reviewed_at=now,
+            )
+        )
+        await conn.execute(
+            update(cases)
+            .where(cases.c.case_id == case["case_id"])
+            .values(
+                status="decided",
+                decided_at=now,
+                first_decided_at=func.coalesce(cases.c.first_decided_at, now),
+                decided_by=reviewer,
+                outcome=body.outcome.value,
+                action=action,
+                updated_at=now,
+                lease_holder=None,
+                lease_expires_at=None,
+            )
+        )
+        await self._log(conn, case["case_id"], reviewer, "qa", _describe(body))
+        QA_REVIEWS.labels(
+            original["rule"], original["policy_version"], "agree" if agree else "disagree"
+        ).inc()
+        return DecisionResult(case_id=case["case_id"], status="recorded")
+
+    # -- reports -----------------------------------------------------------------------------
+
+    async def qa_agreement(self, by: str) -> list[AgreementRow]:
+        """QA agreement with the original decisions, per reviewer, rule, policy or model."""
+        key = {
+            "reviewer": "original_actor",
+            "rule": "rule",
+            "policy_version": "policy_version",
+            "model": "m.key || '=' || m.value",
+        }[by]
+        joins = ", jsonb_each_text(model_versions) AS m" if by == "model" else ""
+        where = "WHERE decided_by = 'human'" if by == "reviewer" else ""
+        sql = text(
+            f"SELECT {key} AS key, count(*) AS reviewed, count(*) FILTER (WHERE agree) AS agreed "
+            f"FROM router.qa_reviews{joins} {where} GROUP BY 1 ORDER BY 1"
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sql)).all()
+        return [
+            AgreementRow(
+                key=r.key, reviewed=r.reviewed, agreed=r.agreed, agreement=r.agreed / r.reviewed
+            )
+            for r in rows
+        ]
+
+    async def shadow_agreement(self) -> list[ShadowAgreement]:
+        """How often each shadow policy would have routed a report as the live one did."""
+        sql = text(
+            "SELECT shadow_version, live_version, live_outcome, shadow_outcome, "
+            "count(*) AS n, count(*) FILTER (WHERE live_outcome = shadow_outcome "
+            "AND live_queue IS NOT DISTINCT FROM shadow_queue) AS agreed "
+            "FROM router.shadow_outcomes GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sql)).all()
+        out: dict[tuple[str, str], ShadowAgreement] = {}
+        for r in rows:
+            s = out.setdefault(
+                (r.shadow_version, r.live_version),
+                ShadowAgreement(
+                    shadow_version=r.shadow_version,
+                    live_version=r.live_version,
+                    judged=0,
+                    agreed=0,
+                    agreement=0.0,
+                    outcomes={},
+                ),
+            )
+            s.judged += r.n
+            s.agreed += r.agreed
+            s.outcomes[f"{r.live_outcome}->{r.shadow_outcome}"] = r.n
+        for s in out.values():
+            s.agreement = s.agreed / s.judged if s.judged else 0.0
+        return list(out.values())
+
+    async def _publish_events(self, events: Sequence[Event], new_topic: str | None = None) -> None:
+        """Publish and await the acks; a broker outage is a 503 and the transaction rolls back."""
+        try:
+            if new_topic is not None:
+                await ensure_topics(self.bootstrap_servers, [new_topic], self.partitions)
+            await self.producer.publish(events)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise ApiError(
+                503,
+                "broker_unavailable",
+                f"the decision could not be published ({type(exc).__name__}); retry: "
+                "the request is idempotent",
+                headers={"Retry-After": "5"},
+            ) from exc
+
+    # -- checks ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _authorise(case: CaseRow | None, principal: Principal) -> CaseRow:
+        if case is None:
+            raise ApiError(404, "not_found", "no such case")
+        if not principal.has(queue_scope(case["queue"])):
+            raise ApiError(
+                403, "forbidden", f"the API key lacks the {queue_scope(case['queue'])!r} scope"
+            )
+        return case
+
+    async def _held(
+        self,
+        conn: AsyncConnection,
+        case_id: uuid.UUID,
+        principal: Principal,
+        *,
+        case: CaseRow | None = None,
+    ) -> CaseRow:
+        """The case, if the reviewer may act on it and holds its lease (403 / 409 otherwise)."""
+        if case is None:
+            case = self._authorise(await fetch_case(conn, case_id, for_update=True), principal)
+        reviewer = principal.client_id
+        if reviewer in case["excluded_reviewers"]:
+            raise ApiError(
+                403, "excluded", "this reviewer may not act on this case (own earlier decision)"
+            )
+        if case["status"] == "decided":
+            raise ApiError(409, "already_decided", "the case is already decided")
+        expires = case["lease_expires_at"]
+        if case["lease_holder"] != reviewer or expires is None or expires <= utcnow():
+            raise ApiError(409, "not_held", "claim the case first: the reviewer holds no lease")
+        return case
+
+    @staticmethod
+    async def _clear_lease(conn: AsyncConnection, case_id: uuid.UUID) -> None:
+        await conn.execute(
+            update(cases)
+            .where(cases.c.case_id == case_id)
+            .values(lease_holder=None, lease_expires_at=None)
+        )
+
+    @staticmethod
+    async def _log(
+        conn: AsyncConnection, case_id: uuid.UUID, reviewer: str, act: str, detail: str
+    ) -> None:
+        await conn.execute(
+            insert(case_activity).values(
+                case_id=case_id, reviewer_id=reviewer, act=act, detail=detail
+            )
+        )
+
+
+def _describe(body: DecisionCreate) -> str:
+    action = f" {body.action.value}" if body.action else ""
+    return f"{body.outcome.value}{action}: {body.reason}"
