@@ -49,6 +49,7 @@ DEV_KEYS = (
         "dev-client",
         "actions:read,actions:confirm,appeals:write,audit:read,stats:read",
     ),
+    ("router", "reviewer-api-key", "--reviewer", "dev-reviewer", "review:*,ops:read"),
 )
 
 
