@@ -1,17 +1,40 @@
-"""Classifier throughput against a pass-through ConsumerLoop reading the same input."""
+"""Classifier throughput against a pass-through consumer reading the same input, and its RSS.
+
+Both run as their own processes (``python -m services.classifier serve`` and
+``python -m bench.classifier passthrough``) on the same input topic, with their own consumer
+groups. The input (warm-up + n reports) is on the topic before either starts; each is timed from
+the moment its warm-up output is complete to the moment all n more are out, so start-up, model
+loading and the consumer-group join are not counted. The classifier's resident memory is read
+from ``/proc/<pid>/status`` of its process after the run.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import random
+import signal
+import socket
+import sys
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
-from bench.common import PARTITIONS, OutputCounter, Timed, new_namespace, produce, timed
-from services.classifier.app import create_app
+import numpy as np
+from aiokafka import AIOKafkaConsumer
+
+from bench.common import PARTITIONS, Timed, new_namespace, produce
+from services.classifier.app import MIGRATIONS
+from services.classifier.models import SCHEMA, bank_hashes, hash_banks
 from services.classifier.settings import ClassifierSettings
+from shared.db import create_engine, migrate_async
 from shared.events import (
     Classification,
     ClassifiedReport,
+    ContentType,
+    Media,
     ReportClassified,
     ReportReceived,
     derive_id,
@@ -19,8 +42,10 @@ from shared.events import (
 from shared.kafka.consumer import ConsumerLoop, HandlerContext
 from shared.kafka.producer import EventProducer
 from shared.kafka.topics import Topics, ensure_topics
+from shared.taxonomy import PolicyArea
 from tests.factories import make_received
-from tests.harness import running
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ABUSIVE = [
     "you are a worthless idiot, just go die",
@@ -44,6 +69,7 @@ SPAM = [
     "Cheap followers and likes, best price guaranteed: www.buy-followers.example.net",
     "Crypto giveaway!!! send 0.1 BTC get 1 BTC back https://elon-giveaway.example.org",
     "Hot singles in your area >>> http://dating-now.example.biz <<<",
+    "Your account will be suspended, verify your account at http://paypa1-login.com/verify",
 ]
 WITH_URL = [
     "Here is the article I mentioned: https://news.example.com/2024/05/policy-update",
@@ -51,6 +77,10 @@ WITH_URL = [
     "this guy is an idiot, look at his post https://social.example.com/u/123/p/456",
 ]
 MIXES = [(ABUSIVE, 0.3), (BENIGN, 0.35), (SPAM, 0.2), (WITH_URL, 0.15)]
+# Share of reports carrying a client-computed PDQ hash, matched against a bank of BANK_SIZE.
+MEDIA_SHARE = 0.05
+BANK_SIZE = 1000
+REPORTERS = 500
 
 
 def make_texts(n: int, seed: int = 7) -> list[str]:
@@ -65,10 +95,20 @@ def make_texts(n: int, seed: int = 7) -> list[str]:
     return out
 
 
-def make_events(n: int) -> list[tuple[bytes, bytes]]:
+def make_events(n: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+    rng = random.Random(seed)
     msgs = []
-    for text in make_texts(n):
-        e = make_received(text=text)
+    for text in make_texts(n, seed):
+        media = []
+        if rng.random() < MEDIA_SHARE:
+            pdq = rng.getrandbits(256).to_bytes(32, "big").hex()
+            media = [Media(media_type=ContentType.IMAGE, pdq=pdq)]
+        e = make_received(
+            text=text,
+            reporter_id=f"reporter-{rng.randrange(REPORTERS)}",
+            subject_id=f"msg-{rng.randrange(n // 2 + 1)}",
+            media=media,
+        )
         msgs.append((e.key(), e.to_bytes()))
     return msgs
 
@@ -105,70 +145,192 @@ class PassThrough:
         return out
 
 
-async def _time_classifier(
-    env: dict[str, Any], msgs: list[tuple[bytes, bytes]]
-) -> tuple[Timed, str]:
-    bootstrap = env["kafka_bootstrap_servers"]
-    ns = new_namespace("c")
-    topics = Topics(ns)
-    await produce(bootstrap, topics.reports_received, msgs)
-    await ensure_topics(bootstrap, [topics.reports_classified], PARTITIONS)
-    n = len(msgs)
-    async with OutputCounter(bootstrap, topics.reports_classified) as out:
-        started = time.monotonic()
-        async with running(create_app(ClassifierSettings(**{**env, "topic_namespace": ns}))):
-            count = await out.wait_for(n, timeout=max(60.0, n / 200))
-    return timed(n, started, count), ns
-
-
-async def _time_passthrough(env: dict[str, Any], input_topic: str, n: int) -> Timed:
-    bootstrap = env["kafka_bootstrap_servers"]
-    out_ns = new_namespace("p")
-    settings = ClassifierSettings(
-        **{**env, "topic_namespace": out_ns, "service_name": "passthrough"}
+async def _passthrough_main(input_topic: str) -> None:
+    """The reference consumer process: same loop, same parsing and publishing, no signals."""
+    settings = ClassifierSettings(service_name="passthrough")
+    producer = EventProducer(settings)
+    await producer.start()
+    loop: ConsumerLoop[ReportReceived] = ConsumerLoop(
+        settings=settings,
+        topics=[input_topic],
+        event_type=ReportReceived,
+        handler=PassThrough(),
+        producer=producer,
     )
-    out_topic = Topics(out_ns).reports_classified
-    await ensure_topics(bootstrap, [out_topic], PARTITIONS)
-    async with OutputCounter(bootstrap, out_topic) as out:
-        started = time.monotonic()
-        # The same start-up work as Runtime.start for the classifier: topics, producer, consumer.
-        await ensure_topics(
-            bootstrap, [input_topic, out_topic, Topics(out_ns).dlq("passthrough")], PARTITIONS
+    await loop.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await loop.stop()
+        await producer.stop()
+
+
+class Marks:
+    """Counts records on a topic and notes when the count first reaches each mark."""
+
+    def __init__(self, bootstrap: str, topic: str, marks: list[int]) -> None:
+        self.marks = {m: 0.0 for m in marks}
+        self.n = 0
+        self._consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        producer = EventProducer(settings)
-        await producer.start()
-        loop: ConsumerLoop[ReportReceived] = ConsumerLoop(
-            settings=settings,
-            topics=[input_topic],
-            event_type=ReportReceived,
-            handler=PassThrough(),
-            producer=producer,
-        )
+        self._task: asyncio.Task[None] | None = None
+        self._done = asyncio.Event()
+
+    async def __aenter__(self) -> Marks:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=50, max_records=5000)
+            got = sum(len(rs) for rs in batch.values())
+            if not got:
+                continue
+            self.n += got
+            now = time.monotonic()
+            for m, at in self.marks.items():
+                if not at and self.n >= m:
+                    self.marks[m] = now
+            if all(self.marks.values()):
+                self._done.set()
+
+    async def wait(self, timeout: float) -> None:
         try:
-            await loop.start()
-            count = await out.wait_for(n, timeout=max(60.0, n / 200))
-        finally:
-            await loop.stop()
-            await producer.stop()
-    return timed(n, started, count)
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.n} records, marks {self.marks}") from None
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self._consumer.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _process_env(env: dict[str, Any], **extra: Any) -> dict[str, str]:
+    values = {**env, **extra}
+    out = {k: v for k, v in os.environ.items() if not k.startswith("TNS_")}
+    out.update({f"TNS_{k.upper()}": str(v) for k, v in values.items()})
+    return out
+
+
+def _status_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+async def _seed_bank(env: dict[str, Any]) -> None:
+    """A bank of random PDQ hashes, so the hash signal does its real work."""
+    await migrate_async(MIGRATIONS, env["database_url"], SCHEMA)
+    engine = create_engine(ClassifierSettings(**env))
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    rng = np.random.default_rng(3)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                hash_banks.insert().values(
+                    name=name, source="bench", policy_area=PolicyArea.VIOLENT_EXTREMISM.value
+                )
+            )
+            await conn.execute(
+                bank_hashes.insert(),
+                [
+                    {"bank_name": name, "kind": "pdq", "value": rng.bytes(32).hex()}
+                    for _ in range(BANK_SIZE)
+                ],
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _timed_process(
+    env: dict[str, Any], args: list[str], out_topic: str, *, warmup: int, n: int
+) -> tuple[Timed, dict[str, float]]:
+    bootstrap = env["kafka_bootstrap_servers"]
+    await ensure_topics(bootstrap, [out_topic], PARTITIONS)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        *args,
+        cwd=ROOT,
+        env=_process_env(env, http_port=_free_port(), log_json=True),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    memory: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        async with Marks(bootstrap, out_topic, [warmup, warmup + n]) as marks:
+            await marks.wait(timeout=max(180.0, n / 100))
+            ready, end = marks.marks[warmup], marks.marks[warmup + n]
+        memory = {
+            "rss_mib": _status_kib(proc.pid, "VmRSS") / 1024,
+            "peak_rss_mib": _status_kib(proc.pid, "VmHWM") / 1024,
+        }
+    finally:
+        await _stop(proc)
+    return Timed(n=n, total_s=end - ready, startup_s=ready - started, steady_s=end - ready), memory
 
 
 TARGET_RATE = 5_000.0
 TARGET_RATIO = 0.5
+TARGET_RSS_MIB = 600.0
 
 
 async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
-    # Warm-up (not counted): the same two runs on a few hundred messages of their own.
-    w_msgs = make_events(warmup)
-    _, w_ns = await _time_classifier(env, w_msgs)
-    await _time_passthrough(env, Topics(w_ns).reports_received, warmup)
+    warmup = max(warmup, 1)
+    bootstrap = env["kafka_bootstrap_servers"]
+    ns = new_namespace("c")
+    topics = Topics(ns)
+    await _seed_bank(env)
+    await produce(bootstrap, topics.reports_received, make_events(warmup + n))
 
-    msgs = make_events(n)
-    clf, ns = await _time_classifier(env, msgs)
-    from bench.common import rss_mib
-
-    rss = rss_mib()
-    ref = await _time_passthrough(env, Topics(ns).reports_received, n)
+    clf, memory = await _timed_process(
+        {**env, "topic_namespace": ns},
+        ["services.classifier", "serve"],
+        topics.reports_classified,
+        warmup=warmup,
+        n=n,
+    )
+    out_ns = new_namespace("p")
+    ref, _ = await _timed_process(
+        {**env, "topic_namespace": out_ns, "service_name": "passthrough"},
+        ["bench.classifier", "passthrough", topics.reports_received],
+        Topics(out_ns).reports_classified,
+        warmup=warmup,
+        n=n,
+    )
     ratio = clf.rate / ref.rate
     return [
         {
@@ -196,9 +358,24 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         },
         {
             "section": "classifier",
-            "what": "RSS after run, MiB (whole bench process)",
-            "value": round(rss, 1),
+            "what": "classifier RSS after the run, MiB (its own process)",
+            "value": round(memory.get("rss_mib", float("nan")), 1),
+            "target": f"<= {TARGET_RSS_MIB:.0f}",
+            "pass": memory.get("rss_mib", float("inf")) <= TARGET_RSS_MIB,
+        },
+        {
+            "section": "classifier",
+            "what": "classifier peak RSS, MiB (its own process)",
+            "value": round(memory.get("peak_rss_mib", float("nan")), 1),
             "target": "(info)",
             "pass": None,
         },
     ]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "passthrough":
+        asyncio.run(_passthrough_main(sys.argv[2]))
+    else:
+        sys.stderr.write("usage: python -m bench.classifier passthrough INPUT_TOPIC\n")
+        sys.exit(2)

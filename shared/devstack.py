@@ -50,6 +50,7 @@ DEV_KEYS = (
         "actions:read,actions:confirm,appeals:write,audit:read,stats:read",
     ),
     ("router", "reviewer-api-key", "--reviewer", "dev-reviewer", "review:*,ops:read"),
+    ("classifier", "classifier-api-key", "--client", "dev-ops", "banks:read,banks:write"),
 )
 
 

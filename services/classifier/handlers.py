@@ -2,59 +2,86 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable
 
-from prometheus_client import Counter
-
+from services.classifier.calibration import Calibration
+from services.classifier.context import ContextSettings, load_context, record_reports
 from services.classifier.scoring import combine
-from services.classifier.signals import Signal
+from services.classifier.signals.base import SignalRun, SignalRunner
 from shared.events import (
     ClassifiedReport,
+    Report,
     ReportClassified,
+    ReportContext,
     ReportReceived,
-    SignalResult,
     derive_id,
 )
 from shared.kafka.consumer import HandlerContext
 
-logger = logging.getLogger(__name__)
-
-SIGNAL_FAILURES = Counter(
-    "tns_signal_failures_total", "Signals that failed on a batch.", ["service", "signal"]
-)
-
 
 class ClassifyHandler:
-    """Runs every signal over the batch; a failing signal is recorded as missing, not fatal."""
+    """Runs every signal over the batch and looks up the context, then scores each report.
+
+    Signals run in worker threads while the context queries run on the batch's connection, so
+    the database round trips overlap the model time. A failing or slow signal is recorded as
+    missing (see ``SignalRunner``); the report is still scored and published.
+    """
 
     __name__ = "classify"
 
-    def __init__(self, signals: Sequence[Signal]) -> None:
-        self.signals = list(signals)
-        self.versions = {s.name: s.version for s in self.signals}
+    def __init__(
+        self,
+        runner: SignalRunner,
+        *,
+        calibration: Calibration | None = None,
+        context: ContextSettings | None = None,
+        extra_versions: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.calibration = calibration or Calibration()
+        self.context = context
+        self.extra_versions = extra_versions or dict
 
     async def __call__(
         self, events: list[ReportReceived], ctx: HandlerContext
     ) -> list[ReportClassified]:
-        return self.classify(events)
+        reports = [e.payload for e in events]
+        if ctx.conn is None or self.context is None:
+            run = await self.runner.run(reports)
+            return self._build(events, run, None)
+        conn, settings = ctx.conn, self.context
+
+        async def context() -> list[ReportContext]:
+            await record_reports(conn, reports, settings.text_max_chars)
+            return await load_context(conn, reports, settings)
+
+        run, contexts = await asyncio.gather(self.runner.run(reports), context())
+        return self._build(events, run, contexts)
 
     def classify(self, events: list[ReportReceived]) -> list[ReportClassified]:
-        reports = [e.payload for e in events]
-        per_report: list[list[SignalResult]] = [[] for _ in reports]
-        missing: list[str] = []
-        for signal in self.signals:
-            try:
-                results = signal.score(reports)
-            except Exception:
-                logger.exception("signal %s failed on a batch of %d", signal.name, len(reports))
-                SIGNAL_FAILURES.labels("classifier", signal.name).inc()
-                missing.append(signal.name)
-                continue
-            for acc, res in zip(per_report, results, strict=True):
-                acc.extend(res)
+        """Score without a database or threads (neutral context): evaluation and tests."""
+        return self._build(events, self.runner.run_sync([e.payload for e in events]), None)
+
+    def classify_reports(self, reports: list[Report]) -> list[ReportClassified]:
+        events = [
+            ReportReceived(
+                event_id=r.report_id, producer="evaluate", correlation_id=r.report_id, payload=r
+            )
+            for r in reports
+        ]
+        return self.classify(events)
+
+    def _build(
+        self,
+        events: list[ReportReceived],
+        run: SignalRun,
+        contexts: list[ReportContext] | None,
+    ) -> list[ReportClassified]:
+        versions = {**self.runner.versions, **self.extra_versions()}
         out = []
-        for event, report, found in zip(events, reports, per_report, strict=True):
+        for i, (event, found) in enumerate(zip(events, run.results, strict=True)):
+            report = event.payload
             out.append(
                 ReportClassified(
                     event_id=derive_id("classified", report.report_id),
@@ -63,7 +90,14 @@ class ClassifyHandler:
                     causation_id=event.event_id,
                     payload=ClassifiedReport(
                         report=report,
-                        classification=combine(report, found, self.versions, missing),
+                        classification=combine(
+                            report,
+                            found,
+                            versions,
+                            list(run.missing),
+                            context=contexts[i] if contexts is not None else None,
+                            calibration=self.calibration,
+                        ),
                     ),
                 )
             )

@@ -6,12 +6,41 @@ from pydantic import Field
 
 from shared.config import ServiceSettings
 
-DEFAULT_RULES = Path(__file__).with_name("rules") / "default.yaml"
+PACKAGE = Path(__file__).parent
+DEFAULT_RULES = PACKAGE / "rules" / "default.yaml"
+DEFAULT_URL_CONFIG = PACKAGE / "data" / "urls.yaml"
+DEFAULT_SPAM_MODEL = PACKAGE / "model_files" / "spam.joblib"
+DEFAULT_CALIBRATION = PACKAGE / "data" / "calibration.json"
 
 
 class ClassifierSettings(ServiceSettings):
     service_name: str = "classifier"
     http_port: int = 8002
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    api_key_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+
     rules_path: Path = DEFAULT_RULES
-    # Probability from the abusive-language model above which it counts as a signal.
+    url_config_path: Path = DEFAULT_URL_CONFIG
+    spam_model_path: Path = DEFAULT_SPAM_MODEL
+    calibration_path: Path | None = DEFAULT_CALIBRATION
+
+    # Probability from a text model above which it counts as a signal.
     profanity_threshold: float = Field(default=0.5, ge=0, le=1)
+    spam_threshold: float = Field(default=0.5, ge=0, le=1)
+
+    # Time budget of one signal for one batch; over it, the signal is recorded as missing.
+    signal_budget_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    # Hash banks: PDQ Hamming distance (of 256 bits) at or under which an image matches,
+    # and how often the in-memory copy is reloaded from PostgreSQL.
+    pdq_distance_threshold: int = Field(default=31, ge=0, le=128)
+    bank_refresh_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    # Context: Beta(a, b) prior of the reporter reputation (a = b gives a neutral 0.5 start),
+    # the window for distinct reporters of one subject, and how long report records are kept.
+    reputation_prior_a: float = Field(default=2.0, gt=0)
+    reputation_prior_b: float = Field(default=2.0, gt=0)
+    velocity_window_seconds: int = Field(default=24 * 3600, ge=60)
+    record_retention_days: int = Field(default=90, ge=1)
+    # Normalised text kept per report for the labelled export; longer texts are cut.
+    record_text_max_chars: int = Field(default=2000, ge=0, le=20_000)

@@ -1,47 +1,95 @@
-from services.classifier.app import build_signals
+"""The classifier on its own: rules, text models, versions, missing signals. No I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from services.classifier.app import build_handler, build_signals
 from services.classifier.handlers import ClassifyHandler
 from services.classifier.settings import ClassifierSettings
-from shared.events import Report, SignalResult
+from services.classifier.signals import RuleFile, RuleSignal, Signal, SignalRunner
+from shared.events import Classification, Report, SignalResult
 from shared.taxonomy import PolicyArea
-from tests.factories import make_received
+from tests.factories import make_received, make_report
 
-HANDLER = ClassifyHandler(build_signals(ClassifierSettings()))
+SETTINGS = ClassifierSettings()
+HANDLER = build_handler(SETTINGS, with_context=False)
 
 
-def _classify(text: str, area: PolicyArea = PolicyArea.HARASSMENT):  # type: ignore[no-untyped-def]
+def _classify(text: str, area: PolicyArea = PolicyArea.HARASSMENT) -> Classification:
     return HANDLER.classify([make_received(text=text, policy_area=area)])[0].payload.classification
+
+
+def _names(c: Classification) -> set[str]:
+    return {s.name for s in c.signals}
 
 
 def test_abusive_message_scores_high_for_harassment_with_model_and_rule_signals() -> None:
     c = _classify("you are a worthless idiot, go die")
     assert c.top_policy_area is PolicyArea.HARASSMENT
     assert c.top_score >= 0.9
-    names = {s.name for s in c.signals}
-    assert "model:profanity" in names
-    assert "rule:harassment.insults" in names
+    assert {"model:profanity", "rule:harassment.insults"} <= _names(c)
+    rule = next(s for s in c.signals if s.name == "rule:harassment.insults")
+    assert rule.weight == 0.55 and rule.score == 1.0 and not rule.shadow
 
 
-def test_benign_message_fires_nothing() -> None:
+def test_benign_message_fires_nothing_and_scores_low() -> None:
     c = _classify("what a lovely photo of your garden")
     assert c.signals == []
     assert c.top_score < 0.2
 
 
-def test_leetspeak_and_lookalike_evasions_still_match_rules() -> None:
+def test_leetspeak_lookalike_and_zero_width_evasions_still_match_rules() -> None:
     c = _classify("you are a w0rthl3ss 1d\u200bі0t")  # digits, zero-width space, Cyrillic i
-    assert any(s.name == "rule:harassment.insults" for s in c.signals)
+    assert "rule:harassment.insults" in _names(c)
 
 
-def test_spam_rule_gives_a_borderline_spam_score() -> None:
-    c = _classify("buy followers cheap at my shop", PolicyArea.SPAM)
-    assert c.top_policy_area is PolicyArea.SPAM
-    assert 0.3 <= c.top_score < 0.8
+def test_threat_rule_fires_on_threat_and_not_on_game_talk() -> None:
+    assert "rule:violent_threats.direct" in _names(_classify("I'm g0nna st4b you tonight"))
+    assert "rule:violent_threats.direct" not in _names(_classify("this level is killing me"))
 
 
-def test_versions_of_every_signal_are_recorded() -> None:
+def test_shadow_rule_is_recorded_but_does_not_count() -> None:
+    c = _classify("click the link in my bio", PolicyArea.SPAM)
+    shadow = [s for s in c.signals if s.name == "rule:spam.link_in_bio"]
+    assert shadow and shadow[0].shadow is True
+    assert c.scores[PolicyArea.SPAM] < 0.2
+
+
+def test_spam_model_fires_on_spam_and_scams_and_not_on_chat() -> None:
+    spam = _classify("get 5000 followers for your video today, best price, DM me", PolicyArea.SPAM)
+    assert "model:spam" in _names(spam)
+    assert spam.top_policy_area is PolicyArea.SPAM
+    scam = _classify("send 0.5 ETH to my wallet and receive double back, guaranteed profit")
+    assert any(
+        s.name == "model:spam" and s.policy_area is PolicyArea.SCAMS_FRAUD for s in scam.signals
+    )
+    assert scam.top_policy_area is PolicyArea.SCAMS_FRAUD
+    chat = _classify("see you at the library tomorrow, bring the notes")
+    assert "model:spam" not in _names(chat)
+
+
+def test_spam_model_sees_through_leetspeak() -> None:
+    c = _classify("cl1ck h3re f0r fr33 f0ll0wers, l1m1ted 0ffer", PolicyArea.SPAM)
+    assert "model:spam" in _names(c)
+
+
+def test_versions_of_every_rule_set_model_and_calibration_are_recorded() -> None:
     c = _classify("hello")
-    assert set(c.versions) == {"rules", "model:profanity"}
+    assert {
+        "rules",
+        "model:profanity",
+        "model:spam",
+        "urls",
+        "hashes",
+        "context",
+        "calibration",
+    } <= set(c.versions)
     assert c.versions["rules"].startswith("rules-")
+    assert c.versions["model:spam"].startswith("spam-")
+    assert c.versions["calibration"].startswith("cal-")
 
 
 class _Broken:
@@ -52,9 +100,87 @@ class _Broken:
         raise RuntimeError("model file missing")
 
 
+class _Slow:
+    name = "slow"
+    version = "1"
+
+    def score(self, reports: list[Report]) -> list[list[SignalResult]]:
+        time.sleep(0.3)
+        return [
+            [SignalResult(name="slow", version="1", policy_area=PolicyArea.SPAM, score=1.0)]
+            for _ in reports
+        ]
+
+
+def _handler_with(extra: Signal) -> ClassifyHandler:
+    signals = [extra, *build_signals(SETTINGS)]
+    return ClassifyHandler(SignalRunner(signals, budget_seconds=5.0, budgets={"slow": 0.05}))
+
+
 def test_failing_signal_is_recorded_missing_and_the_report_still_scored() -> None:
-    handler = ClassifyHandler([_Broken(), *build_signals(ClassifierSettings())])
-    out = handler.classify([make_received(text="you stupid idiot")])
+    out = _handler_with(_Broken()).classify([make_received(text="you stupid idiot")])
     c = out[0].payload.classification
     assert c.missing_signals == ["broken"]
     assert c.top_score > 0.5
+
+
+def test_signal_over_its_budget_is_missing_in_the_async_path_and_others_still_count() -> None:
+    handler = _handler_with(_Slow())
+    from shared.kafka.consumer import HandlerContext
+
+    out = asyncio.run(handler([make_received(text="you stupid idiot")], HandlerContext(SETTINGS)))
+    c = out[0].payload.classification
+    assert c.missing_signals == ["slow"]
+    assert "slow" not in _names(c)
+    assert c.top_policy_area is PolicyArea.HARASSMENT and c.top_score > 0.5
+
+
+def test_signal_over_its_budget_is_missing_in_the_offline_path() -> None:
+    c = _handler_with(_Slow()).classify([make_received(text="hi")])[0].payload.classification
+    assert c.missing_signals == ["slow"]
+
+
+def test_rule_file_keywords_are_folded_like_the_text() -> None:
+    rules = RuleFile.model_validate(
+        {
+            "version": "t-1",
+            "rules": [{"id": "x", "policy_area": "spam", "weight": 0.5, "keywords": ["Ünicode"]}],
+        }
+    )
+    signal = RuleSignal(rules)
+    hit, miss = signal.score([make_report("this has unicode in it"), make_report("nothing")])
+    assert [r.name for r in hit] == ["rule:x"] and miss == []
+
+
+class _Hung:
+    """Blocks until released, as a model stuck on a lock would."""
+
+    name = "hung"
+    version = "1"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.finished = False
+
+    def score(self, reports: list[Report]) -> list[list[SignalResult]]:
+        self.release.wait(timeout=60)
+        self.finished = True
+        return [[] for _ in reports]
+
+
+def test_a_hung_signal_is_missing_and_the_batch_goes_on_without_it() -> None:
+    from shared.kafka.consumer import HandlerContext
+
+    hung = _Hung()
+    handler = ClassifyHandler(SignalRunner([*build_signals(SETTINGS), hung], budget_seconds=0.5))
+
+    async def scenario() -> tuple[Classification, bool]:
+        out = await handler([make_received(text="you stupid idiot")], HandlerContext(SETTINGS))
+        still_running = not hung.finished
+        hung.release.set()
+        return out[0].payload.classification, still_running
+
+    c, still_running = asyncio.run(scenario())
+    assert still_running  # the report was scored while the signal was still stuck
+    assert c.missing_signals == ["hung"]
+    assert c.top_policy_area is PolicyArea.HARASSMENT

@@ -1,0 +1,225 @@
+"""URL and phishing signals: look-alike and punycode domains, raw IPs, shorteners, risky
+top-level domains, a block list, and impersonation of protected brands.
+
+URLs come from ``Report.urls`` (canonicalised by intake) and from the text, so events from any
+producer are covered. Suffixes come from the list shipped inside ``tldextract`` (see
+``shared.text``), never from the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import Report, SignalResult
+from shared.taxonomy import PolicyArea
+from shared.text import CanonicalUrl, canonicalise_url, extract_urls, fold
+
+FINDINGS_CACHE_SIZE = 50_000
+FINDINGS = (
+    "blocklisted",
+    "brand_lookalike",
+    "brand_in_unrelated_domain",
+    "mixed_script",
+    "punycode",
+    "ip_host",
+    "risky_tld",
+    "shortener",
+)
+
+
+class Brand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=3, pattern=r"^[a-z0-9]+$")
+    domains: list[str] = Field(min_length=1)
+
+
+class UrlConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1)
+    policy_area: PolicyArea = PolicyArea.SCAMS_FRAUD
+    weights: dict[str, float]
+    shortener_area: PolicyArea = PolicyArea.SPAM
+    shorteners: list[str] = Field(default_factory=list)
+    risky_tlds: list[str] = Field(default_factory=list)
+    blocklist: list[str] = Field(default_factory=list)
+    credential_words: list[str] = Field(default_factory=list)
+    protected_brands: list[Brand] = Field(default_factory=list)
+
+    def model_post_init(self, _context: object) -> None:
+        unknown = set(self.weights) - set(FINDINGS)
+        missing = set(FINDINGS) - set(self.weights)
+        if unknown or missing:
+            raise ValueError(f"weights: unknown {sorted(unknown)}, missing {sorted(missing)}")
+        for name, w in self.weights.items():
+            if not 0 < w <= 1:
+                raise ValueError(f"weights.{name} must be in (0, 1]")
+
+
+def load_url_config(path: Path) -> UrlConfig:
+    with path.open(encoding="utf-8") as fh:
+        return UrlConfig.model_validate(yaml.safe_load(fh))
+
+
+# Beyond shared.text.fold: letters a domain can fake with others ("rn" for "m", "1"/"l"/"I").
+_SKELETON_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("l", "i"), ("1", "i"), ("0", "o"))
+
+
+def skeleton(label: str) -> str:
+    """The look-alike skeleton of a domain label: two labels with one skeleton read the same."""
+    s = fold(label).replace("-", "").replace("_", "")
+    for a, b in _SKELETON_PAIRS:
+        s = s.replace(a, b)
+    return s
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, stopping early once it is certainly over ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
+def _scripts(label: str) -> set[str]:
+    out = set()
+    for ch in label:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "")
+            out.add(name.split(" ", 1)[0] if name else "UNKNOWN")
+    return out
+
+
+@functools.lru_cache(maxsize=65_536)
+def _canonical(url: str) -> CanonicalUrl | None:
+    return canonicalise_url(url)
+
+
+class UrlSignal:
+    """One result per kind of finding per report, naming the host that caused it."""
+
+    name = "urls"
+
+    def __init__(self, config: UrlConfig) -> None:
+        self.config = config
+        self.version = config.version
+        self._shorteners = frozenset(config.shorteners)
+        self._risky = frozenset(t.lower().lstrip(".") for t in config.risky_tlds)
+        self._blocked = frozenset(d.lower() for d in config.blocklist)
+        self._cred = tuple(w.lower() for w in config.credential_words)
+        self._brands = [
+            (b.name, skeleton(b.name), frozenset(d.lower() for d in b.domains))
+            for b in config.protected_brands
+        ]
+        self._official = frozenset(d for _, _, ds in self._brands for d in ds)
+        # The same links recur across reports (a campaign, a popular site): findings per URL
+        # are cached; a plain dict, cleared when full, is cheaper than an LRU on this path.
+        self._cache: dict[tuple[str, bool], dict[str, str]] = {}
+
+    def urls_of(self, report: Report) -> list[CanonicalUrl]:
+        raw = list(report.urls)
+        text = report.text or report.normalised_text
+        if text and ("." in text or "://" in text):
+            raw += extract_urls(text)
+        seen: dict[str, CanonicalUrl] = {}
+        for u in raw:
+            c = _canonical(u)
+            if c is not None and c.url not in seen:
+                seen[c.url] = c
+        return list(seen.values())
+
+    def findings(self, url: CanonicalUrl, flagged: bool) -> dict[str, str]:
+        """Finding kind -> explanation, for one canonical URL."""
+        found: dict[str, str] = {}
+        host, registered = url.host, url.registered_domain
+        if url.is_ip:
+            found["ip_host"] = f"raw IP host {host}"
+            return found
+        if registered in self._blocked or host in self._blocked:
+            found["blocklisted"] = f"{registered} is on the block list"
+        if registered in self._shorteners:
+            found["shortener"] = f"URL shortener {registered}"
+        tld = url.suffix.rsplit(".", 1)[-1]
+        if tld in self._risky:
+            found["risky_tld"] = f"risky top-level domain .{tld}"
+        if url.is_punycode or flagged:
+            found["punycode"] = f"internationalised host {url.ascii_host}"
+            for label in host.split("."):
+                scripts = _scripts(label)
+                if len(scripts) > 1:
+                    found["mixed_script"] = f"label {label!r} mixes {'+'.join(sorted(scripts))}"
+                    break
+        if registered in self._official:
+            return found
+        label = registered[: -len(url.suffix) - 1] if url.suffix else registered
+        label_skel = skeleton(label)
+        tokens = {skeleton(t) for t in label.split("-") if t}
+        sub = host[: -len(registered)].rstrip(".") if registered else ""
+        sub_tokens = {skeleton(t) for t in re.split(r"[.-]", sub) if t}
+        for brand, brand_skel, _ in self._brands:
+            if label_skel == brand_skel or (
+                len(brand_skel) >= 6 and edit_distance(label_skel, brand_skel, 1) <= 1
+            ):
+                found["brand_lookalike"] = f"{registered} imitates {brand}"
+                break
+            # Combosquatting ("paypal-login"): the brand as a hyphenated part, or as the start
+            # of a label when long enough not to be an ordinary word ("pineapple" is fine).
+            if brand_skel in tokens or (len(brand_skel) >= 6 and label_skel.startswith(brand_skel)):
+                found["brand_lookalike"] = f"{registered} carries the brand {brand}"
+                break
+            if brand_skel in sub_tokens:
+                found["brand_in_unrelated_domain"] = f"{brand} in the subdomain of {registered}"
+                break
+            path = url.path.lower()
+            if brand in path and any(w in path for w in self._cred):
+                found["brand_in_unrelated_domain"] = f"{brand} login path on {registered}"
+                break
+        return found
+
+    def score(self, reports: list[Report]) -> list[list[SignalResult]]:
+        cfg = self.config
+        out: list[list[SignalResult]] = []
+        for report in reports:
+            urls = self.urls_of(report)
+            if not urls:
+                out.append([])
+                continue
+            flagged = set(report.urls_flagged)
+            merged: dict[str, str] = {}
+            for url in urls:
+                key = (url.url, url.url in flagged)
+                found = self._cache.get(key)
+                if found is None:
+                    if len(self._cache) >= FINDINGS_CACHE_SIZE:
+                        self._cache.clear()
+                    found = self._cache[key] = self.findings(url, key[1])
+                for kind, why in found.items():
+                    merged.setdefault(kind, why)
+            out.append(
+                [
+                    SignalResult(
+                        name=f"url:{kind}",
+                        version=self.version,
+                        policy_area=cfg.shortener_area if kind == "shortener" else cfg.policy_area,
+                        score=1.0,
+                        weight=cfg.weights[kind],
+                        detail=why,
+                    )
+                    for kind, why in merged.items()
+                ]
+            )
+        return out

@@ -1,0 +1,276 @@
+"""Training, calibration, evaluation and the labelled export: the classifier's offline loop.
+
+- ``train``: a labelled CSV (text, label) to a versioned scikit-learn model file;
+- ``calibrate``: fits the per-area Platt curves of the whole classifier on a labelled CSV;
+- ``evaluate``: precision, recall and F1 per category and the reliability table;
+- ``export-labels``: reviewer decisions joined with the classifier's report records, as a CSV
+  the other three commands read, closing the loop.
+
+Labels are policy areas, or ``none`` for reports that are not violations.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.classifier.calibration import Calibration, Platt, logit
+from services.classifier.handlers import ClassifyHandler
+from services.classifier.ml import MODEL_FORMAT
+from services.classifier.models import report_outcomes, report_records
+from services.classifier.signals.text_models import NEGATIVE_LABEL
+from shared.events import (
+    Classification,
+    ContentType,
+    Outcome,
+    Report,
+    Source,
+    Subject,
+    SubjectType,
+    utcnow,
+)
+from shared.taxonomy import PolicyArea, dsa_category
+from shared.text import fold, normalise
+
+# The area a labelled row is "reported" under, so no label is favoured by the reported area.
+NEUTRAL_AREA = PolicyArea.OTHER
+DECISION_THRESHOLD = 0.5
+MIN_ROWS_TO_CALIBRATE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    text: str
+    label: str
+
+
+def read_rows(path: Path) -> list[Row]:
+    """Rows of a text,label CSV; ValueError naming the line of a bad label."""
+    allowed = {a.value for a in PolicyArea} | {NEGATIVE_LABEL}
+    rows = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for line, rec in enumerate(csv.DictReader(fh), start=2):
+            label = (rec.get("label") or "").strip()
+            if label not in allowed:
+                raise ValueError(f"{path}:{line}: unknown label {label!r}")
+            rows.append(Row(rec.get("text") or "", label))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
+def write_rows(path: Path, rows: Iterable[Row]) -> int:
+    n = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["text", "label"])
+        for row in rows:
+            w.writerow([row.text, row.label])
+            n += 1
+    return n
+
+
+def _pipeline() -> Pipeline:
+    # Hashing keeps the file small and needs no vocabulary; character n-grams survive
+    # misspellings, word n-grams carry the phrases. Inputs are folded, like at scoring time.
+    features = FeatureUnion(
+        [
+            (
+                "chars",
+                HashingVectorizer(
+                    analyzer="char_wb", ngram_range=(3, 3), n_features=2**15, alternate_sign=False
+                ),
+            ),
+            (
+                "words",
+                HashingVectorizer(ngram_range=(1, 2), n_features=2**14, alternate_sign=False),
+            ),
+        ]
+    )
+    return Pipeline([("features", features), ("model", LogisticRegression(C=10.0, max_iter=2000))])
+
+
+def train(data: Path, out: Path, *, name: str = "spam") -> dict[str, Any]:
+    """Train a text model on ``data`` and write it to ``out``; returns its metadata."""
+    raw = data.read_bytes()
+    rows = read_rows(data)
+    labels = Counter(r.label for r in rows)
+    if len(labels) < 2:
+        raise ValueError(f"{data}: needs at least two labels, got {sorted(labels)}")
+    pipeline = _pipeline()
+    # The version names the data and the features: either changing makes a new model.
+    digest = hashlib.sha256(raw + repr(pipeline.get_params()).encode()).hexdigest()[:8]
+    pipeline.fit([fold(r.text) for r in rows], [r.label for r in rows])
+    version = f"{name}-{datetime.now(UTC):%Y%m%d}-{digest}"
+    meta: dict[str, Any] = {
+        "format": MODEL_FORMAT,
+        "name": name,
+        "version": version,
+        "input": "folded",
+        "trained_at": datetime.now(UTC).isoformat(),
+        "data_sha256": hashlib.sha256(raw).hexdigest(),
+        "rows": len(rows),
+        "labels": dict(sorted(labels.items())),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump({**meta, "pipeline": pipeline}, out, compress=3)
+    return meta
+
+
+def report_for(text: str, area: PolicyArea = NEUTRAL_AREA) -> Report:
+    """A report of ``text`` as intake would build it, for offline scoring."""
+    return Report(
+        report_id=uuid.uuid4(),
+        received_at=utcnow(),
+        client_id="evaluation",
+        source=Source.USER_NOTICE,
+        subject=Subject(
+            subject_type=SubjectType.CONTENT,
+            subject_id=f"eval-{uuid.uuid4().hex[:12]}",
+            content_type=ContentType.TEXT,
+        ),
+        policy_area=area,
+        dsa_category=dsa_category(area),
+        text=text,
+        normalised_text=normalise(text),
+        folded_text=fold(text),
+        fingerprint=hashlib.sha256(text.encode()).hexdigest(),
+    )
+
+
+def classify_rows(handler: ClassifyHandler, rows: Sequence[Row]) -> list[Classification]:
+    out: list[Classification] = []
+    for start in range(0, len(rows), 500):
+        chunk = [report_for(r.text) for r in rows[start : start + 500]]
+        out += [e.payload.classification for e in handler.classify_reports(chunk)]
+    return out
+
+
+def fit_calibration(
+    raw: Sequence[Classification], rows: Sequence[Row], versions: dict[str, str]
+) -> Calibration:
+    """Platt curves per area labelled in ``rows``, from uncalibrated classifications."""
+    areas = sorted({PolicyArea(r.label) for r in rows if r.label != NEGATIVE_LABEL})
+    curves: dict[PolicyArea, Platt] = {}
+    for area in areas:
+        pairs = [
+            (c.scores.get(area, 0.0), r.label == area.value) for c, r in zip(raw, rows, strict=True)
+        ]
+        # Reports without evidence (raw 0) stay at 0 whatever the curve, but they are fitted
+        # too (at the logit floor): they anchor the slope when the evidence separates perfectly.
+        xs = np.array([[logit(x)] for x, _ in pairs])
+        ys = np.array([y for _, y in pairs])
+        if ys.sum() < MIN_ROWS_TO_CALIBRATE or ys.all():
+            continue
+        lr = LogisticRegression(C=1.0).fit(xs, ys)
+        a, b = float(lr.coef_[0][0]), float(lr.intercept_[0])
+        if a > 0:  # a curve must keep the order of the raw scores
+            curves[area] = Platt(round(a, 6), round(b, 6))
+    digest = hashlib.sha256(repr(sorted(curves.items())).encode()).hexdigest()[:8]
+    return Calibration(f"cal-{datetime.now(UTC):%Y%m%d}-{digest}", curves, versions)
+
+
+def predicted_label(c: Classification, threshold: float = DECISION_THRESHOLD) -> str:
+    if c.top_score >= threshold and c.top_policy_area is not NEUTRAL_AREA:
+        return c.top_policy_area.value
+    return NEGATIVE_LABEL
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    per_label: dict[str, tuple[float, float, float, int]]  # precision, recall, f1, support
+    reliability: list[tuple[float, float, int, float, float]]  # lo, hi, n, mean p, observed
+    accuracy: float
+    brier: float
+    ece: float
+
+
+def evaluate_classifications(
+    results: Sequence[Classification], rows: Sequence[Row], bins: int = 10
+) -> Evaluation:
+    predicted = [predicted_label(c) for c in results]
+    labels = sorted({r.label for r in rows} | set(predicted))
+    per_label = {}
+    for label in labels:
+        tp = sum(1 for p, r in zip(predicted, rows, strict=True) if p == label and r.label == label)
+        fp = sum(1 for p, r in zip(predicted, rows, strict=True) if p == label and r.label != label)
+        fn = sum(1 for p, r in zip(predicted, rows, strict=True) if p != label and r.label == label)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[label] = (precision, recall, f1, tp + fn)
+    # Reliability over every (report, labelled area) pair: is a score of p right p of the time?
+    areas = [PolicyArea(x) for x in labels if x != NEGATIVE_LABEL]
+    pairs = [
+        (c.scores.get(a, 0.0), r.label == a.value)
+        for c, r in zip(results, rows, strict=True)
+        for a in areas
+    ]
+    table = []
+    ece = 0.0
+    for i in range(bins):
+        lo, hi = i / bins, (i + 1) / bins
+        inside = [(p, y) for p, y in pairs if lo <= p < hi or (i == bins - 1 and p == 1.0)]
+        if not inside:
+            table.append((lo, hi, 0, math.nan, math.nan))
+            continue
+        mean_p = sum(p for p, _ in inside) / len(inside)
+        observed = sum(1 for _, y in inside if y) / len(inside)
+        ece += len(inside) / len(pairs) * abs(mean_p - observed)
+        table.append((lo, hi, len(inside), mean_p, observed))
+    accuracy = sum(1 for p, r in zip(predicted, rows, strict=True) if p == r.label) / len(rows)
+    brier = sum((p - y) ** 2 for p, y in pairs) / len(pairs) if pairs else 0.0
+    return Evaluation(per_label, table, accuracy, brier, ece)
+
+
+def format_evaluation(ev: Evaluation) -> str:
+    lines = [f"{'category':<22}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for label, (p, r, f1, n) in ev.per_label.items():
+        lines.append(f"{label:<22}{p:>10.3f}{r:>10.3f}{f1:>10.3f}{n:>10d}")
+    lines += ["", f"accuracy {ev.accuracy:.3f}  brier {ev.brier:.4f}  ECE {ev.ece:.4f}", ""]
+    lines.append(f"{'score bin':<14}{'pairs':>8}{'mean score':>12}{'observed':>10}")
+    for lo, hi, n, mean_p, obs in ev.reliability:
+        shown = f"{mean_p:>12.3f}{obs:>10.3f}" if n else f"{'-':>12}{'-':>10}"
+        lines.append(f"[{lo:.1f}, {hi:.1f}){'':<4}{n:>8d}{shown}")
+    return "\n".join(lines)
+
+
+async def export_labels(engine: AsyncEngine, out: Path, *, limit: int | None = None) -> int:
+    """Write every decided report as (text, label): its area if actioned, else ``none``."""
+    query = (
+        select(report_records.c.text, report_outcomes.c.outcome, report_outcomes.c.policy_area)
+        .select_from(
+            report_records.join(
+                report_outcomes, report_outcomes.c.report_id == report_records.c.report_id
+            )
+        )
+        .where(report_records.c.text != "")
+        .order_by(report_outcomes.c.decided_at)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return write_rows(
+        out,
+        (
+            Row(r.text, r.policy_area if r.outcome == Outcome.ACTION.value else NEGATIVE_LABEL)
+            for r in rows
+        ),
+    )
