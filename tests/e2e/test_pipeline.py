@@ -31,21 +31,22 @@ async def _post(client: httpx.AsyncClient, stack: Stack, body: dict[str, object]
     return report_id
 
 
-async def test_abusive_is_actioned_benign_dismissed_borderline_reviewed(
+async def test_abusive_is_actioned_benign_dismissed_self_harm_reviewed(
     stack: Stack, kafka: EmbeddedKafka
 ) -> None:
     topics = Topics(stack.namespace)
     abusive = report_body("you are a worthless idiot, go die")
     benign = report_body("what a lovely photo of your garden")
-    borderline = report_body("buy followers cheap at my shop", category="spam")
+    # S0 (self-harm): always a person, whatever the score.
+    self_harm = report_body("i do not want to be here anymore", category="self_harm")
     async with (
         TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions,
-        TopicWatcher(kafka.bootstrap_servers, topics.review("spam")) as review,
+        TopicWatcher(kafka.bootstrap_servers, topics.review("self-harm")) as review,
         httpx.AsyncClient(timeout=10) as client,
     ):
         abusive_id = await _post(client, stack, abusive)
         benign_id = await _post(client, stack, benign)
-        borderline_id = await _post(client, stack, borderline)
+        self_harm_id = await _post(client, stack, self_harm)
         [action_msg] = await actions.wait_for(1)
         [task_msg] = await review.wait_for(1)
         enforcement = stack["enforcement"].url
@@ -73,8 +74,8 @@ async def test_abusive_is_actioned_benign_dismissed_borderline_reviewed(
     assert [a["report_id"] for a in listed["items"]] == [abusive_id]
     assert benign_audit["details"]["outcome"] == "no_action"  # type: ignore[index]
     task = ReviewTaskCreated.from_bytes(task_msg.value).payload
-    assert str(task.report.report_id) == borderline_id
-    assert task.queue == "spam"
+    assert str(task.report.report_id) == self_harm_id
+    assert task.queue == "self-harm"
     await asyncio.sleep(0.5)
     assert len(actions.records) == 1, "only the abusive report is actioned"
 
