@@ -9,6 +9,7 @@ Callers make sure the rows are new (the batch holds the chain lock and filtered 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -21,18 +22,23 @@ async def copy_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str
     """Insert ``rows`` (dicts with the same keys) into ``table`` in one ``COPY``."""
     if not rows:
         return
-    columns = list(rows[0])
-    json_columns = {i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSONB)}
-    if json_columns:
+    keys = list(rows[0])
+    json_columns = [c for c in keys if isinstance(table.c[c].type, JSONB)]
+    # JSON columns go last, so the rest of each record is one C-level ``itemgetter`` call.
+    plain = [c for c in keys if c not in json_columns]
+    columns = plain + json_columns
+    get_plain = itemgetter(*plain) if len(plain) > 1 else lambda row: tuple(row[c] for c in plain)
+    records: list[tuple[Any, ...]]
+    if not json_columns:
+        records = [get_plain(row) for row in rows]
+    elif len(json_columns) == 1:
+        (doc,) = json_columns
+        records = [(*get_plain(row), orjson.dumps(row[doc]).decode()) for row in rows]
+    else:
         records = [
-            tuple(
-                orjson.dumps(row[c]).decode() if i in json_columns else row[c]
-                for i, c in enumerate(columns)
-            )
+            (*get_plain(row), *(orjson.dumps(row[c]).decode() for c in json_columns))
             for row in rows
         ]
-    else:
-        records = [tuple(row[c] for c in columns) for row in rows]
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(

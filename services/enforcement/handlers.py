@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.enforcement import audit, statements
 from services.enforcement.audit import AuditEntry
 from services.enforcement.bulk import copy_rows
+from services.enforcement.ids import fast_id
 from services.enforcement.ladder import (
     ACCOUNT_ACTIONS,
     OWNER_ACTIONS,
@@ -128,7 +129,7 @@ def action_event(
 ) -> ActionIssued:
     """The ``ActionIssued`` for a ledger row; a re-issue gets a new event id, same action id."""
     action_id = row["action_id"]
-    event_key: tuple[object, ...] = (action_id,) if attempt == 1 else (action_id, attempt)
+    event_key = (str(action_id),) if attempt == 1 else (str(action_id), str(attempt))
     if subject is None:
         subject = Subject(
             subject_type=SubjectType(row["subject_type"]),
@@ -137,7 +138,7 @@ def action_event(
             owner_account_id=row["owner_account_id"],
         )
     return ActionIssued(
-        event_id=derive_id("event", *event_key),
+        event_id=fast_id("event", *event_key),
         occurred_at=utcnow(),
         producer=PRODUCER,
         correlation_id=row["correlation_id"] or row["report_id"],
@@ -293,7 +294,7 @@ class Enforcer:
                 weights[account] = weights.get(account, 0) + weight
                 plan.strike_rows.append(
                     {
-                        "strike_id": derive_id("strike", d.decision_id),
+                        "strike_id": fast_id("strike", str(d.decision_id)),
                         "account_id": account,
                         "decision_id": d.decision_id,
                         "policy_area": area.value,
@@ -318,7 +319,7 @@ class Enforcer:
             wanted.append((step.action, step.duration_days))
         issued = []
         for action, duration in wanted:
-            action_id = derive_id("action", d.decision_id, action.value)
+            action_id = fast_id("action", str(d.decision_id), action.value)
             until = ends_at(plan.now, duration)
             row = {
                 "action_id": action_id,
@@ -381,7 +382,7 @@ class Enforcer:
         hold = self.policy.hold(d.policy_area)
         plan.evidence_rows.append(
             {
-                "evidence_id": derive_id("evidence", d.decision_id),
+                "evidence_id": fast_id("evidence", str(d.decision_id)),
                 "decision_id": d.decision_id,
                 "subject_id": d.subject.subject_id,
                 "policy_area": d.policy_area.value,
@@ -401,7 +402,7 @@ class Enforcer:
             due = plan.now + timedelta(hours=rule.due_hours)
             plan.legal_rows.append(
                 {
-                    "legal_report_id": derive_id("legal_report", d.decision_id),
+                    "legal_report_id": fast_id("legal_report", str(d.decision_id)),
                     "decision_id": d.decision_id,
                     "channel": rule.channel,
                     "status": "pending",
@@ -442,6 +443,7 @@ class Enforcer:
             recipients += [(Recipient.NOTIFIER, str(r), r) for r in (d.report_ids or [d.report_id])]
         elif d.appeal is not None and d.appeal.appellant == "notifier":
             recipients.append((Recipient.NOTIFIER, str(d.report_id), d.report_id))
+        decision_ref = str(d.decision_id)
         for recipient, ref, report_id in recipients:
             if recipient is Recipient.AFFECTED_USER:
                 message = (
@@ -456,12 +458,12 @@ class Enforcer:
                 )
             plan.events.append(
                 UserNotified(
-                    event_id=derive_id("event", "notice", d.decision_id, recipient.value, ref),
+                    event_id=fast_id("event", "notice", decision_ref, recipient.value, ref),
                     occurred_at=plan.now,
                     producer=PRODUCER,
                     correlation_id=d.report_id,
                     payload=Notice(
-                        notice_id=derive_id("notice", d.decision_id, recipient.value, ref),
+                        notice_id=fast_id("notice", decision_ref, recipient.value, ref),
                         recipient=recipient,
                         recipient_ref=ref,
                         report_id=report_id,

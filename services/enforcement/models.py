@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
@@ -189,6 +190,10 @@ audit_log = Table(
     Column("case_id", UUID(as_uuid=True)),
     Index("ix_audit_subject_seq", "subject_id", "seq"),
     Index("ix_audit_report", "report_id"),
+    Index("ix_audit_case", "case_id", "seq", postgresql_where=text("case_id IS NOT NULL")),
+    Index("ix_audit_actor", "actor_id", "seq"),
+    Index("ix_audit_recorded_at", "recorded_at", postgresql_using="brin"),
+    Index("ix_audit_decision", "decision_id"),
 )
 
 audit_checkpoints = Table(
