@@ -98,6 +98,140 @@ class BodyLimitMiddleware:
             await _send_413(send, self.max_bytes)
 
 
+# JSON escapes that decode to text PostgreSQL cannot store: NUL, and lone UTF-16 surrogates.
+_SUSPECT_ESCAPES = (b"\\u0000", b"\\ud", b"\\uD")
+
+
+def _unstorable(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unstorable_paths(value: object, path: str) -> list[str]:
+    """Paths of the strings (keys included) in a decoded JSON value that cannot be stored."""
+    if isinstance(value, str):
+        return [path] if _unstorable(value) else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            child = f"{path}.{k}"
+            if _unstorable(k):
+                found.append(child)
+            found += _unstorable_paths(v, child)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += _unstorable_paths(v, f"{path}.{i}")
+    return found
+
+
+class StorableTextMiddleware:
+    """Answers 422 (with the field path) for text no database column can hold.
+
+    PostgreSQL text cannot contain NUL characters or lone surrogates; JSON can carry both as
+    escapes, and a URL as ``%00``. Rejecting them here, for every service and route, keeps such
+    input from ever reaching a query. The body is scanned with one byte search per suspect
+    escape and is parsed again only when one is present.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bad = self._bad_url(scope)
+        if bad:
+            await _send_422(send, bad)
+            return
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if b"\\u" in body and any(e in body for e in _SUSPECT_ESCAPES):
+            bad = self._bad_body(body)
+            if bad:
+                await _send_422(send, bad)
+                return
+        await self.app(scope, _replay([{"type": "http.request", "body": body}]), send)
+
+    @staticmethod
+    def _bad_url(scope: Scope) -> list[str]:
+        from urllib.parse import parse_qsl, unquote
+
+        found: list[str] = []
+        query: bytes = scope.get("query_string", b"")
+        if b"%" in query:
+            for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if _unstorable(k) or _unstorable(v):
+                    found.append(f"query.{k}")
+        raw_path: bytes = scope.get("raw_path") or b""
+        if b"%" in raw_path and _unstorable(unquote(raw_path.decode("latin-1"))):
+            found.append("path")
+        return found
+
+    @staticmethod
+    def _bad_body(body: bytes) -> list[str]:
+        import json
+
+        try:
+            # The standard library's parser keeps lone surrogates, so they can be found.
+            value = json.loads(body)
+        except ValueError:
+            return []  # not JSON: the route's own validation answers
+        return _unstorable_paths(value, "body")
+
+
+def _replay(messages: list[Message]) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _send_422(send: Send, paths: list[str]) -> None:
+    import orjson
+
+    details = [
+        {
+            "field": p,
+            "message": "contains a NUL character or a lone surrogate",
+            "type": "value_error",
+        }
+        for p in paths
+    ]
+    body = orjson.dumps(error_body("validation_error", "request validation failed", details))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class _BodyTooLargeError(Exception):
     pass
 

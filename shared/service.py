@@ -17,7 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.config import ServiceSettings
 from shared.db import create_engine, migrate, migrate_async, ping
-from shared.http import BodyLimitMiddleware, MetricsMiddleware, install_error_handlers
+from shared.http import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    StorableTextMiddleware,
+    install_error_handlers,
+)
 from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.producer import EventProducer
 from shared.kafka.topics import ensure_topics
@@ -139,6 +144,7 @@ def build_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    app.add_middleware(StorableTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     return app

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
 
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from shared.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
 from shared.kafka.topics import ensure_topics
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def service_env(kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str) -> dict[str, Any]:
@@ -27,6 +33,61 @@ def service_env(kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str
         "consumer_poll_ms": 50,
         "log_json": False,
     }
+
+
+def process_env(kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str) -> dict[str, str]:
+    """Environment for a service run as a process (``python -m services.<name>``)."""
+    return {
+        **os.environ,
+        "TNS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "TNS_DATABASE_URL": postgres.url,
+        "TNS_TOPIC_NAMESPACE": namespace,
+        "TNS_CONSUMER_POLL_MS": "50",
+        "TNS_LOG_JSON": "false",
+    }
+
+
+class ServiceProcess:
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.env = {**env, "TNS_HTTP_PORT": str(self.port)}
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90) -> ServiceProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}", "serve"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill(signal.SIGTERM)
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -172,7 +172,7 @@ async def add_hashes(
 async def list_hashes(
     name: str,
     request: Request,
-    after_id: Annotated[int, Query(ge=0, description="Page after this hash id")] = 0,
+    after_id: Annotated[int, Query(ge=0, le=2**63 - 1, description="Page after this hash id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     _: Principal = require_scope("banks:read"),
 ) -> list[HashRead]:
@@ -195,7 +195,7 @@ async def list_hashes(
 )
 async def update_hash(
     name: str,
-    hash_id: int,
+    hash_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     body: HashUpdate,
     request: Request,
     _: Principal = require_scope("banks:write"),

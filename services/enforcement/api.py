@@ -58,7 +58,12 @@ async def subject_actions(
         return ActionList(items=[ActionRead.model_validate(dict(r._mapping)) for r in rows])
 
 
-@router.get("/actions/{action_id}", response_model=ActionRead, summary="One action and its state")
+@router.get(
+    "/actions/{action_id}",
+    response_model=ActionRead,
+    summary="One action and its state",
+    responses={404: {"description": "Unknown action"}},
+)
 async def get_action(
     action_id: uuid.UUID, request: Request, _: Principal = require_scope("actions:read")
 ) -> ActionRead:
@@ -77,6 +82,7 @@ async def get_action(
         "Moves an issued action to `applied` or `failed`. Repeating a confirmation, or "
         "confirming an action already settled, changes nothing and returns its state."
     ),
+    responses={404: {"description": "Unknown action"}},
 )
 async def confirm_action(
     action_id: uuid.UUID,
@@ -190,7 +196,9 @@ async def audit_trail(
     ] = None,
     since: Annotated[datetime | None, Query(description="Recorded at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="Recorded before (ISO 8601)")] = None,
-    after: Annotated[int, Query(ge=0, description="Return records after this seq")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="Return records after this seq")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     query = select(audit_log).where(audit_log.c.seq > after)
@@ -237,7 +245,7 @@ async def audit_verify(request: Request, _: Principal = require_scope("audit:rea
 async def audit_checkpoints(
     request: Request,
     _: Principal = require_scope("audit:read"),
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> CheckpointList:
     async with request.app.state.runtime.engine.connect() as conn:

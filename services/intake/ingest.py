@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -19,10 +19,16 @@ from services.intake.mappings import ReasonCodes
 from services.intake.misuse import WARNING_TEXT, hold_text
 from services.intake.registry import Registry
 from services.intake.schemas import ReportCreate
+from services.intake.writer import Outgoing
 from shared.apikeys import Principal
 from shared.events import Media, Report, ReportReceived, Source, Subject, utcnow
 from shared.taxonomy import DsaCategory, PolicyArea, dsa_category
 from shared.text import canonicalise_url, extract_urls, fingerprint, fold, normalise
+
+# The same links come back in report after report (a campaign, a viral post), and canonicalising
+# one (refang, IDNA, public-suffix lookup) costs more than the rest of a notice. Results are
+# immutable, so one copy serves every request.
+_canonical_url = functools.lru_cache(maxsize=4096)(canonicalise_url)
 
 
 class InvalidFieldError(ValueError):
@@ -37,14 +43,32 @@ class InvalidFieldError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A notice ready for the writer: the event, its row, and whether to publish it."""
+    """A notice ready for the writer (its row and serialised event), and what to tell about it."""
 
-    event: ReportReceived
-    row: dict[str, Any]
-    publish: bool
+    outgoing: Outgoing
     notice: str | None
     unknown_code: bool
     exempt: bool
+
+    @property
+    def publish(self) -> bool:
+        return self.outgoing.publish
+
+
+_PAYLOAD_KEY = b',"payload":'
+
+
+def payload_json(event_json: bytes) -> str:
+    """The ``payload`` member of a serialised event envelope, as JSON text.
+
+    Pydantic writes fields in declaration order and ``payload`` is the envelope's last field, so
+    the report's JSON is what follows its key, up to the closing brace. The first occurrence is
+    the key: a string value holding those characters would have its quotes escaped.
+    """
+    start = event_json.find(_PAYLOAD_KEY)
+    if start < 0 or not event_json.endswith(b"}"):
+        raise ValueError("not a serialised event envelope")
+    return event_json[start + len(_PAYLOAD_KEY) : -1].decode()
 
 
 class Ingestor:
@@ -55,14 +79,24 @@ class Ingestor:
         *,
         media_inline_max_bytes: int,
         warning_window: timedelta,
+        topic: str,
     ) -> None:
+        self.topic = topic
         self.codes = codes
         self.registry = registry
         self.media_inline_max_bytes = media_inline_max_bytes
         self.warning_window = warning_window
 
-    def prepare(self, body: ReportCreate, principal: Principal) -> Prepared:
-        _check_storable(body, ())
+    def prepare(
+        self, body: ReportCreate, principal: Principal, raw: bytes | None = None
+    ) -> Prepared:
+        """The notice as a row and event. ``raw`` is the JSON ``body`` was parsed from, if any.
+
+        JSON carries a NUL or a lone surrogate only as a ``\\u`` escape, so a raw body without
+        one needs no walk through every string to find them.
+        """
+        if raw is None or b"\\u" in raw:
+            _check_storable(body, ())
         now = utcnow()
         area, category, unknown = self._classify(body, principal.client_id)
         media = self._media(body)
@@ -83,6 +117,8 @@ class Ingestor:
         event = ReportReceived(
             event_id=report_id, producer="intake", correlation_id=report_id, payload=report
         )
+        # Serialised once: these bytes go to the broker, their payload to the JSONB column.
+        value = event.to_bytes()
         reporter = body.reporter
         row = {
             "report_id": report_id,
@@ -94,7 +130,7 @@ class Ingestor:
             "subject_type": report.subject.subject_type.value,
             "subject_id": report.subject.subject_id,
             "status": "received" if publish else "held",
-            "payload": report.model_dump(mode="json"),
+            "payload": payload_json(value),
             "reporter_id": reporter.reporter_id,
             "reason_code": body.reason_code,
             "notifier_name": reporter.name,
@@ -104,7 +140,8 @@ class Ingestor:
             "standing": standing,
             "held_until": held_until,
         }
-        return Prepared(event, row, publish, notice, unknown, standing == "exempt")
+        outgoing = Outgoing(row, self.topic, event.key(), value, publish)
+        return Prepared(outgoing, notice, unknown, standing == "exempt")
 
     def _classify(self, body: ReportCreate, client_id: str) -> tuple[PolicyArea, DsaCategory, bool]:
         if body.category is not None:
@@ -208,7 +245,7 @@ def _report(
     urls: list[str] = []
     flagged: list[str] = []
     for raw in [*s.urls, *extract_urls(normalised)]:
-        canonical = canonicalise_url(raw)
+        canonical = _canonical_url(raw)
         if canonical is not None and canonical.url not in urls:
             urls.append(canonical.url)
             if canonical.is_punycode:

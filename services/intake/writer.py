@@ -1,10 +1,16 @@
-"""Accepted reports are written and published in micro-batches.
+"""Accepted reports are written and published in micro-batches, several batches in flight.
 
 Each request waits for its batch: one transaction inserts every report of the batch, the
 ``ReportReceived`` events are sent together, and the transaction commits only after the broker
 acknowledged them all. A request is answered 202 only then. A retried request with the same
 ``Idempotency-Key`` gets the original report back and publishes nothing. A held notice (its
 reporter is suspended under DSA Art. 23) is stored in the same transaction but never published.
+
+Throughput comes from overlap: while one batch waits for PostgreSQL or the broker, the next
+batches are already being written (up to ``in_flight`` at once, each on its own connection), and
+requests arriving meanwhile gather into bigger batches. The insert is one prepared statement over
+arrays (``unnest``), so its cost does not depend on the batch size, and each event is serialised
+once: the broker gets the bytes, the ``payload`` column their inner JSON.
 """
 
 from __future__ import annotations
@@ -12,17 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, text, tuple_
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.intake.models import reports
-from shared.events import ReportReceived
 from shared.kafka.producer import EventProducer
+from shared.metrics import MESSAGES_PRODUCED
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,54 +40,98 @@ class Stored:
     duplicate: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One report for the writer: its row (``payload`` as JSON text) and its serialised event."""
+
+    row: dict[str, Any]
+    topic: str
+    key: bytes
+    value: bytes
+    publish: bool
+
+    @property
+    def report_id(self) -> uuid.UUID:
+        report_id: uuid.UUID = self.row["report_id"]
+        return report_id
+
+
 @dataclass(slots=True)
 class _Pending:
-    event: ReportReceived
-    row: dict[str, Any]
-    publish: bool
+    item: Outgoing
+    idempotency_key: str | None
     future: asyncio.Future[Stored] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
 
+def _insert_sql() -> str:
+    """``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING report_id``.
+
+    One array parameter per column: the statement text is the same for every batch size, so
+    the driver prepares it once per connection.
+    """
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    names = [c.name for c in reports.columns]
+    arrays = []
+    for c in reports.columns:
+        # The payload travels as text and becomes JSONB in the database: no re-serialisation.
+        kind = "TEXT" if c.name == "payload" else c.type.compile(dialect=dialect)
+        arrays.append(f"CAST(:{c.name} AS {kind}[])")
+    selected = ", ".join("payload::jsonb" if n == "payload" else n for n in names)
+    return (
+        f"INSERT INTO {reports.schema}.{reports.name} ({', '.join(names)}) "
+        f"SELECT {selected} FROM unnest({', '.join(arrays)}) AS r({', '.join(names)}) "
+        "ON CONFLICT DO NOTHING RETURNING report_id"
+    )
+
+
 class ReportWriter:
     def __init__(
-        self, engine: AsyncEngine, producer: EventProducer, *, batch_max: int, linger_ms: float
+        self,
+        engine: AsyncEngine,
+        producer: EventProducer,
+        *,
+        batch_max: int,
+        linger_ms: float,
+        in_flight: int = 8,
+        service: str = "intake",
     ) -> None:
         self.engine = engine
         self.producer = producer
         self.batch_max = batch_max
         self.linger = linger_ms / 1000
+        self.service = service
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(in_flight)
+        self._flushes: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._insert = insert(reports).on_conflict_do_nothing().returning(reports.c.report_id)
+        self._insert = text(_insert_sql()).columns(reports.c.report_id)
+        self._columns = [c.name for c in reports.columns]
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="report-writer")
 
     async def stop(self) -> None:
+        """Write what was submitted, wait for every batch in flight, then return."""
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
 
-    async def submit(
-        self,
-        event: ReportReceived,
-        row: dict[str, Any],
-        idempotency_key: str | None,
-        *,
-        publish: bool = True,
-    ) -> Stored:
-        """Store ``row`` (and publish ``event`` unless held); resolves when both are durable."""
+    async def submit(self, item: Outgoing, idempotency_key: str | None) -> Stored:
+        """Store the row (and publish the event unless held); resolves when both are durable."""
         if self._closing:
             raise RuntimeError("intake is shutting down")
-        pending = _Pending(event, {**row, "idempotency_key": idempotency_key}, publish)
+        pending = _Pending(item, idempotency_key)
         self._queue.append(pending)
-        self._wakeup.set()
+        if not self._wakeup.is_set():
+            self._wakeup.set()
         return await pending.future
 
     async def _run(self) -> None:
@@ -95,56 +146,83 @@ class ReportWriter:
                 # Let concurrent requests join the batch; the wait bounds the added latency.
                 await asyncio.sleep(self.linger)
             while self._queue:
+                # While every slot is busy, arrivals keep joining the queue: batches grow with
+                # the load instead of queueing up one small batch after another.
+                await self._slots.acquire()
                 batch, self._queue = self._queue[: self.batch_max], self._queue[self.batch_max :]
-                try:
-                    await self._flush(batch)
-                except Exception as exc:
-                    for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(exc)
+                task = asyncio.create_task(self._flush_batch(batch), name="report-writer-flush")
+                self._flushes.add(task)
+                task.add_done_callback(self._flushes.discard)
+
+    async def _flush_batch(self, batch: list[_Pending]) -> None:
+        try:
+            await self._flush(batch)
+        except Exception as exc:
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+        finally:
+            self._slots.release()
+
+    def _arrays(self, batch: Sequence[_Pending]) -> dict[str, list[Any]]:
+        # Rows in key order, so two batches holding the same idempotency keys lock them in the
+        # same order and cannot deadlock.
+        rows = sorted(batch, key=lambda p: (p.item.row["client_id"], p.idempotency_key or ""))
+        arrays: dict[str, list[Any]] = {name: [] for name in self._columns}
+        for p in rows:
+            row = p.item.row
+            for name, values in arrays.items():
+                values.append(p.idempotency_key if name == "idempotency_key" else row[name])
+        return arrays
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        rows = [p.row for p in batch]
         async with self.engine.begin() as conn:
-            inserted = set(
-                (
-                    # executemany (insertmanyvalues): the statement is compiled once, not per
-                    # batch size.
-                    await conn.execute(self._insert, rows)
-                ).scalars()
-            )
-            fresh = [p for p in batch if p.event.payload.report_id in inserted]
-            dupes = [p for p in batch if p.event.payload.report_id not in inserted]
-            originals: dict[tuple[str, str], Stored] = {}
-            if dupes:
-                keys = {(p.row["client_id"], p.row["idempotency_key"]) for p in dupes}
-                found = await conn.execute(
-                    select(
-                        reports.c.client_id,
-                        reports.c.idempotency_key,
-                        reports.c.report_id,
-                        reports.c.received_at,
-                        reports.c.status,
-                    ).where(tuple_(reports.c.client_id, reports.c.idempotency_key).in_(keys))
-                )
-                for row in found:
-                    originals[(row.client_id, row.idempotency_key)] = Stored(
-                        row.report_id, row.received_at, row.status, duplicate=True
-                    )
-            await self.producer.publish([p.event for p in fresh if p.publish])
+            inserted = set((await conn.execute(self._insert, self._arrays(batch))).scalars())
+            fresh = [p for p in batch if p.item.report_id in inserted]
+            dupes = [p for p in batch if p.item.report_id not in inserted]
+            originals = await self._originals(conn, dupes) if dupes else {}
+            await self._publish([p.item for p in fresh if p.item.publish])
         for p in fresh:
+            row = p.item.row
             p.future.set_result(
-                Stored(
-                    p.event.payload.report_id,
-                    p.event.payload.received_at,
-                    p.row["status"],
-                    duplicate=False,
-                )
+                Stored(row["report_id"], row["received_at"], row["status"], duplicate=False)
             )
         for p in dupes:
-            key = (p.row["client_id"], p.row["idempotency_key"] or "")
-            stored = originals.get(key)
+            stored = originals.get((p.item.row["client_id"], p.idempotency_key or ""))
             if stored is None:
                 p.future.set_exception(RuntimeError("idempotency conflict could not be resolved"))
             else:
                 p.future.set_result(stored)
+
+    async def _originals(
+        self, conn: AsyncConnection, dupes: list[_Pending]
+    ) -> dict[tuple[str, str], Stored]:
+        """The reports that earlier requests with the same idempotency keys created."""
+        keys = {(p.item.row["client_id"], p.idempotency_key) for p in dupes}
+        found = await conn.execute(
+            select(
+                reports.c.client_id,
+                reports.c.idempotency_key,
+                reports.c.report_id,
+                reports.c.received_at,
+                reports.c.status,
+            ).where(tuple_(reports.c.client_id, reports.c.idempotency_key).in_(keys))
+        )
+        return {
+            (row.client_id, row.idempotency_key): Stored(
+                row.report_id, row.received_at, row.status, duplicate=True
+            )
+            for row in found
+        }
+
+    async def _publish(self, items: list[Outgoing]) -> None:
+        """Send every event's bytes, then wait until the broker acknowledged all of them."""
+        if not items:
+            return
+        futures = [await self.producer.send_raw(i.topic, i.value, key=i.key) for i in items]
+        await asyncio.gather(*futures)
+        counts: dict[str, int] = {}
+        for i in items:
+            counts[i.topic] = counts.get(i.topic, 0) + 1
+        for topic, n in counts.items():
+            MESSAGES_PRODUCED.labels(self.service, topic).inc(n)
