@@ -172,8 +172,13 @@ _TRAILING_PUNCT = ".,;:!?'\")]}>"
 _HOST_END_RE = re.compile(r"[:/?#]")
 
 
+def _refang_scheme(m: re.Match[str]) -> str:
+    return f"http{m.group(1)}://"
+
+
 def _refang(text: str) -> str:
-    return _REFANG_DOT_RE.sub(".", _REFANG_SCHEME_RE.sub(r"http\1://", text))
+    # A function, not a template: the template would be re-parsed on every call.
+    return _REFANG_DOT_RE.sub(".", _REFANG_SCHEME_RE.sub(_refang_scheme, text))
 
 
 def _trim(url: str) -> str:
