@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -139,6 +140,11 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
                     engine=runtime.engine,
                 )
             )
+            # The models, vocabularies and suffix lists loaded by now live as long as the
+            # process: moved out of the collector's generations, the full collections that
+            # batches of short-lived events trigger no longer walk them every time.
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             if pruner is not None:

@@ -148,25 +148,34 @@ async def load_context(
             by_owner[row.owner_account_id].append(prior)
 
     out = []
+    # Most reports of a batch share a context (a new reporter, no history): each distinct
+    # one is validated once and shared, as the model is frozen.
+    shared: dict[tuple[int, int, bool, int], ReportContext] = {}
     for r in reports:
         notices, actioned = stats.get(r.reporter_id or "", (0, 0))
+        trusted = r.source is Source.TRUSTED_FLAGGER
+        distinct = max(1, velocity.get(r.subject.subject_id, 0))
         seen: dict[tuple[ActionType, PolicyArea, object], PriorAction] = {}
         for prior in [
             *by_subject.get(r.subject.subject_id, ()),
             *by_owner.get(r.subject.owner_account_id or "", ()),
         ]:
             seen.setdefault((prior.action, prior.policy_area, prior.decided_at), prior)
-        out.append(
-            ReportContext(
+        key = (notices, actioned, trusted, distinct)
+        context = shared.get(key) if not seen else None
+        if context is None:
+            context = ReportContext(
                 reporter_reputation=round(
                     reputation(notices, actioned, settings.prior_a, settings.prior_b), 4
                 ),
                 reporter_notices=notices,
-                trusted_flagger=r.source is Source.TRUSTED_FLAGGER,
-                distinct_reporters=max(1, velocity.get(r.subject.subject_id, 0)),
+                trusted_flagger=trusted,
+                distinct_reporters=distinct,
                 prior_actions=list(seen.values())[:MAX_PRIOR_ACTIONS],
             )
-        )
+            if not seen:
+                shared[key] = context
+        out.append(context)
     return out
 
 

@@ -16,6 +16,7 @@ from shared.events import (
     ReportContext,
     ReportReceived,
     derive_id,
+    utcnow,
 )
 from shared.kafka.consumer import HandlerContext
 
@@ -79,24 +80,33 @@ class ClassifyHandler:
         contexts: list[ReportContext] | None,
     ) -> list[ReportClassified]:
         versions = {**self.runner.versions, **self.extra_versions()}
+        missing = run.missing
+        calibration = self.calibration
         out = []
+        # Built with ``model_construct``: the report was validated when the event was parsed
+        # and ``combine`` builds a typed classification, so validating the whole tree again
+        # per report would only repeat that work (the contract tests validate the output).
+        construct_event = ReportClassified.model_construct
+        construct_payload = ClassifiedReport.model_construct
+        now = utcnow()
         for i, (event, found) in enumerate(zip(events, run.results, strict=True)):
             report = event.payload
             out.append(
-                ReportClassified(
+                construct_event(
                     event_id=derive_id("classified", report.report_id),
+                    occurred_at=now,
                     producer="classifier",
                     correlation_id=event.correlation_id,
                     causation_id=event.event_id,
-                    payload=ClassifiedReport(
+                    payload=construct_payload(
                         report=report,
                         classification=combine(
                             report,
                             found,
                             versions,
-                            list(run.missing),
+                            list(missing),
                             context=contexts[i] if contexts is not None else None,
-                            calibration=self.calibration,
+                            calibration=calibration,
                         ),
                     ),
                 )

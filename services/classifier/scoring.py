@@ -24,6 +24,8 @@ CONTEXT_VERSION = "context-1"
 HASH_MATCH_FLOOR = 0.95
 CHILD_SAFETY_MATCH_SCORE = 0.99
 MULTIPLIER_RANGE = (0.25, 4.0)
+# Shared by every report scored without context (the model is frozen).
+NEUTRAL_CONTEXT = ReportContext()
 
 
 def context_multiplier(context: ReportContext, area: PolicyArea, reported: PolicyArea) -> float:
@@ -67,7 +69,14 @@ def combine(
     context: ReportContext | None = None,
     calibration: Calibration | None = None,
 ) -> Classification:
-    context = context or ReportContext()
+    """One report's classification.
+
+    The parts are built with ``model_construct``: every value here is already typed and in
+    range (signal results, areas, rounded scores in [0, 1]), so validating each again would
+    cost more than all the arithmetic; the output still matches the contract (unit tests
+    validate it).
+    """
+    context = context or NEUTRAL_CONTEXT
     calibration = calibration or Calibration()
     remaining: dict[PolicyArea, float] = {report.policy_area: 1.0}
     floors: dict[PolicyArea, float] = {}
@@ -91,13 +100,14 @@ def combine(
             if m != 1.0:
                 raw = sigmoid(logit(raw) + math.log(m))
                 signals.append(
-                    SignalResult(
+                    SignalResult.model_construct(
                         name="context",
                         version=CONTEXT_VERSION,
                         policy_area=area,
                         score=0.0,
                         weight=round(m, 4),
                         detail=f"odds x{m:.2f}: {_describe(context)}",
+                        shadow=False,
                     )
                 )
         score = max(calibration.apply(area, raw), floors.get(area, 0.0))
@@ -111,7 +121,7 @@ def combine(
         top_area, top_score = max(
             scores.items(), key=lambda kv: (kv[1], kv[0] == report.policy_area)
         )
-    return Classification(
+    return Classification.model_construct(
         scores=scores,
         top_policy_area=top_area,
         top_score=top_score,

@@ -28,6 +28,10 @@ class ClassifierSettings(ServiceSettings):
     profanity_threshold: float = Field(default=0.5, ge=0, le=1)
     spam_threshold: float = Field(default=0.5, ge=0, le=1)
 
+    # Larger batches than the shared default: the models' per-call overhead, the context
+    # queries and the hand-over to the signal thread are paid once per batch.
+    consumer_batch_max: int = Field(default=2000, ge=1, le=10_000)
+
     # Time budget of one signal for one batch; over it, the signal is recorded as missing.
     signal_budget_seconds: float = Field(default=2.0, gt=0, le=60)
 

@@ -13,6 +13,8 @@ from shared.events import Report, SignalResult
 from shared.taxonomy import PolicyArea
 from shared.text import fold
 
+RESULT_CACHE_SIZE = 10_000
+
 
 class RuleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -83,6 +85,13 @@ class RuleSignal:
             parts += spec.patterns
             regex = re.compile("|".join(f"(?:{p})" for p in parts))
             self._rules.append(_CompiledRule(spec, regex))
+        # Every rule in one alternation: most texts match no rule at all, and one search of
+        # the combined pattern settles that for far less than one search per rule. A text it
+        # matches is then searched rule by rule (matches of different rules may overlap).
+        self._any = re.compile("|".join(f"(?:{r.regex.pattern})" for r in self._rules))
+        # The same few words match again and again: results are frozen, so one per rule and
+        # matched text is shared (a plain dict, emptied when full).
+        self._results: dict[tuple[str, str], SignalResult] = {}
 
     def score(self, reports: list[Report]) -> list[list[SignalResult]]:
         out: list[list[SignalResult]] = []
@@ -91,7 +100,7 @@ class RuleSignal:
             plain = report.normalised_text.casefold()
             texts = (folded,) if plain == folded else (folded, plain)
             results: list[SignalResult] = []
-            if folded or plain:
+            if any(self._any.search(text) is not None for text in texts):
                 for rule in self._rules:
                     for text in texts:
                         m = rule.regex.search(text)
@@ -102,7 +111,17 @@ class RuleSignal:
         return out
 
     def _result(self, spec: RuleSpec, matched: str) -> SignalResult:
-        return SignalResult(
+        key = (spec.id, matched)
+        result = self._results.get(key)
+        if result is None:
+            if len(self._results) >= RESULT_CACHE_SIZE:
+                self._results.clear()
+            result = self._results[key] = self._new_result(spec, matched)
+        return result
+
+    def _new_result(self, spec: RuleSpec, matched: str) -> SignalResult:
+        # The spec was validated when the file was loaded: no need to validate each result.
+        return SignalResult.model_construct(
             name=f"rule:{spec.id}",
             version=self.version,
             policy_area=spec.policy_area,

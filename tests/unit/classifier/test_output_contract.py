@@ -1,0 +1,40 @@
+"""The classifier builds its output without re-validating it; the output must still be valid."""
+
+from __future__ import annotations
+
+import numpy as np
+import profanity_check
+
+from services.classifier.app import build_handler
+from services.classifier.settings import ClassifierSettings
+from services.classifier.signals.text_models import ProfanitySignal
+from services.classifier.training import report_for
+from shared.events import ReportClassified
+from shared.taxonomy import PolicyArea
+
+TEXTS = [
+    "you are a worthless idiot, just go die",
+    "CLICK HERE to win a FREE iPhone!!! http://free-prizes.example.com/claim?id=8812",
+    "Your account will be suspended, verify your account at http://paypa1-login.com/verify",
+    "Thanks for the recipe, the lasagne turned out great!",
+    "",
+]
+
+
+def test_every_classified_event_validates_against_the_contract_unchanged() -> None:
+    handler = build_handler(ClassifierSettings(), with_context=False)
+    out = handler.classify_reports([report_for(t, PolicyArea.HARASSMENT) for t in TEXTS])
+    assert len(out) == len(TEXTS)
+    assert any(e.payload.classification.signals for e in out)
+    for event in out:
+        parsed = ReportClassified.from_bytes(event.to_bytes())
+        assert parsed == event
+        assert parsed.model_dump() == event.model_dump()
+
+
+def test_the_profanity_signal_scores_exactly_like_the_library() -> None:
+    texts = [*TEXTS, "shut up you stupid piece of trash", "nobody likes you, kys loser"]
+    signal = ProfanitySignal(threshold=0.5)
+    ours = signal._predict(texts)
+    theirs = profanity_check.predict_prob(texts)
+    assert np.allclose(ours, theirs, rtol=0, atol=1e-9)
