@@ -133,6 +133,10 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM (``uv run`` forwards the first one too) must not cut the
+        # clean-up short and leave services, broker or database running.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         say("stack", "stopping ...")
         for p in procs.values():
             if p.poll() is None:
