@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -121,6 +122,20 @@ def health_router() -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def freeze_startup_heap(young_threshold: int = 100_000) -> None:
+    """Call once start-up has loaded everything that lives as long as the process.
+
+    Moves those objects out of the collector's generations (``gc.freeze``), so collections under
+    load walk only what requests and batches allocate, and raises the young-generation threshold:
+    a batch allocates hundreds of thousands of short-lived objects, and with the default (700)
+    the young generation was collected hundreds of times per batch (a third of enforcement's
+    handler time, measured).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(young_threshold, 50, 100)
 
 
 def build_app(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,7 +36,7 @@ from shared.apikeys import KeyStore
 from shared.events import DecisionMade, ReportReceived
 from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.topics import Topics
-from shared.service import Runtime, build_app
+from shared.service import Runtime, build_app, freeze_startup_heap
 
 logger = logging.getLogger(__name__)
 
@@ -140,11 +139,7 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
                     engine=runtime.engine,
                 )
             )
-            # The models, vocabularies and suffix lists loaded by now live as long as the
-            # process: moved out of the collector's generations, the full collections that
-            # batches of short-lived events trigger no longer walk them every time.
-            gc.collect()
-            gc.freeze()
+            freeze_startup_heap()
             yield
         finally:
             if pruner is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ from shared.apikeys import KeyStore
 from shared.events import ActionConfirmed, DecisionMade, utcnow
 from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.topics import Topics
-from shared.service import Runtime, build_app
+from shared.service import Runtime, build_app, freeze_startup_heap
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -101,12 +100,7 @@ def create_app(settings: EnforcementSettings | None = None) -> FastAPI:
                 asyncio.create_task(ledger.periodic(name, every, job, stopping), name=name)
                 for name, every, job in jobs
             ]
-            # Everything built so far lives as long as the process: keep it out of the
-            # collector's scans. A batch allocates hundreds of thousands of short-lived
-            # objects; with the default threshold (700) the young generation is collected
-            # hundreds of times per batch, which measured as a third of the handler's time.
-            gc.freeze()
-            gc.set_threshold(100_000, 50, 100)
+            freeze_startup_heap()
             yield
         finally:
             stopping.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -25,7 +24,7 @@ from shared.apikeys import KeyStore
 from shared.events import Event
 from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.topics import Topics
-from shared.service import Runtime, build_app
+from shared.service import Runtime, build_app, freeze_startup_heap
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -88,9 +87,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                 name="report_progress",
             )
         )
-        # Everything built so far lives as long as the process: keep it out of the collector's
-        # scans, so full collections under load walk only what requests allocate.
-        gc.freeze()
+        freeze_startup_heap()
         try:
             yield
         finally:

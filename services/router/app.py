@@ -22,7 +22,7 @@ from shared.apikeys import KeyStore
 from shared.events import AppealLodged, ReportClassified
 from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.topics import Topics
-from shared.service import Runtime, build_app
+from shared.service import Runtime, build_app, freeze_startup_heap
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -102,6 +102,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                     processed_table=processed_events,
                 )
             )
+            freeze_startup_heap()
             yield
         finally:
             await stop_task(metrics_task)
