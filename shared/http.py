@@ -156,7 +156,7 @@ class StorableTextMiddleware:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message]), send)
+                await self.app(scope, _replay([message], receive), send)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -167,7 +167,7 @@ class StorableTextMiddleware:
             if bad:
                 await _send_422(send, bad)
                 return
-        await self.app(scope, _replay([{"type": "http.request", "body": body}]), send)
+        await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
 
     @staticmethod
     def _bad_url(scope: Scope) -> list[str]:
@@ -196,15 +196,17 @@ class StorableTextMiddleware:
         return _unstorable_paths(value, "body")
 
 
-def _replay(messages: list[Message]) -> Receive:
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """Hands out the messages already read, then the real ones (a disconnect comes when it
+    happens: answering one at once would make the app drop its response)."""
     pending = list(messages)
 
-    async def receive() -> Message:
+    async def replayed() -> Message:
         if pending:
             return pending.pop(0)
-        return {"type": "http.disconnect"}
+        return await receive()
 
-    return receive
+    return replayed
 
 
 async def _send_422(send: Send, paths: list[str]) -> None:
