@@ -114,11 +114,18 @@ async def eventually(
 
 
 class TopicWatcher:
-    """Reads a topic from the beginning into a list, in the background."""
+    """Reads a topic from the beginning into a list, in the background.
+
+    Each stored record appears once: without a group, aiokafka re-assigns the partitions (and
+    reads them again from the earliest offset) when a metadata answer lists them differently,
+    so records already seen at a ``(partition, offset)`` are skipped. A message the producer
+    really sent twice has two offsets and is kept twice.
+    """
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
         self.records: list[ConsumerRecord[bytes, bytes]] = []
+        self._seen: set[tuple[int, int]] = set()
         self._consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=bootstrap,
@@ -137,7 +144,10 @@ class TopicWatcher:
         while True:
             batch = await self._consumer.getmany(timeout_ms=100)
             for recs in batch.values():
-                self.records.extend(recs)
+                for r in recs:
+                    if (r.partition, r.offset) not in self._seen:
+                        self._seen.add((r.partition, r.offset))
+                        self.records.append(r)
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
