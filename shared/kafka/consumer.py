@@ -12,6 +12,8 @@ Delivery is at least once with idempotent effects:
 
 A crash between 4 and 5 republishes the same events on redelivery. Producers derive their
 event ids from the ids that caused them (``derive_id``), so consumers downstream skip them.
+Without a crash, a batch retried after a failure (an outage, a partial send, a failed commit)
+does not republish the events the broker already acknowledged for it.
 """
 
 from __future__ import annotations
@@ -177,9 +179,10 @@ class ConsumerLoop(Generic[E]):
 
     async def _process_until_done(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         delay = self.settings.handler_backoff_initial_s
+        acked: set[uuid.UUID] = set()  # events of this batch the broker holds, across retries
         while True:
             try:
-                await self.process(records)
+                await self.process(records, acked)
                 self.healthy = True
                 return
             except Exception as exc:
@@ -222,8 +225,17 @@ class ConsumerLoop(Generic[E]):
                 max(0, high - position)
             )
 
-    async def process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """Parse, handle and publish one fetched batch; dead-letter what cannot be handled."""
+    async def process(
+        self,
+        records: list[ConsumerRecord[bytes, bytes]],
+        acked: set[uuid.UUID] | None = None,
+    ) -> None:
+        """Parse, handle and publish one fetched batch; dead-letter what cannot be handled.
+
+        ``acked`` collects the ids of the events published for the batch; a retry passes the
+        same set so that those are not sent twice.
+        """
+        acked = set() if acked is None else acked
         events: list[E] = []
         origins: dict[uuid.UUID, ConsumerRecord[bytes, bytes]] = {}
         dead: list[asyncio.Future[object]] = []
@@ -242,14 +254,14 @@ class ConsumerLoop(Generic[E]):
             events.append(event)
         if events:
             try:
-                await self._handle_with_retries(events)
+                await self._handle_with_retries(events, acked)
             except Exception as exc:
                 if _is_infra_error(exc):
                     raise
                 # Find the poison message(s): handle one at a time, dead-letter the failures.
                 for event in events:
                     try:
-                        await self._handle_with_retries([event])
+                        await self._handle_with_retries([event], acked)
                     except Exception as single_exc:
                         if _is_infra_error(single_exc):
                             raise
@@ -259,12 +271,12 @@ class ConsumerLoop(Generic[E]):
         if dead:
             await asyncio.gather(*dead)
 
-    async def _handle_with_retries(self, events: list[E]) -> None:
+    async def _handle_with_retries(self, events: list[E], acked: set[uuid.UUID]) -> None:
         delay = self.settings.handler_backoff_initial_s
         attempt = 0
         while True:
             try:
-                await self._handle(events)
+                await self._handle(events, acked)
                 return
             except RetryableError:
                 attempt += 1
@@ -274,17 +286,17 @@ class ConsumerLoop(Generic[E]):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.handler_backoff_max_s)
 
-    async def _handle(self, events: list[E]) -> None:
+    async def _handle(self, events: list[E], acked: set[uuid.UUID]) -> None:
         started = time.perf_counter()
         if self.engine is None:
             out = await self._call_handler(events, HandlerContext(self.settings))
-            await self.producer.publish(out)
+            await self.producer.publish(out, acked)
         else:
             async with self.engine.begin() as conn:
                 fresh = await self._claim(conn, events)
                 if fresh:
                     out = await self._call_handler(fresh, HandlerContext(self.settings, conn))
-                    await self.producer.publish(out)
+                    await self.producer.publish(out, acked)
         HANDLER_LATENCY.labels(self.service, self.name).observe(time.perf_counter() - started)
         HANDLER_BATCH_SIZE.labels(self.service, self.name).observe(len(events))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -36,17 +37,41 @@ class EventProducer:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def publish(self, events: Sequence[Event]) -> None:
-        """Send every event, then wait until the broker acknowledged all of them."""
+    async def publish(self, events: Sequence[Event], acked: set[uuid.UUID] | None = None) -> None:
+        """Send every event, then wait until the broker acknowledged all of them.
+
+        With ``acked``, events whose ids are in it are not sent again and the ids of those
+        acknowledged now are added, even when another send of the batch fails: a batch retried
+        after a partial failure republishes only what the broker does not hold yet.
+        """
         if not events:
             return
-        futures = []
+        futures: list[asyncio.Future[object]] = []
+        sent: list[Event] = []
         counts: dict[str, int] = {}
-        for event in events:
-            topic = self.topics.for_event(event)
-            futures.append(await self._producer.send(topic, event.to_bytes(), key=event.key()))
-            counts[topic] = counts.get(topic, 0) + 1
-        await asyncio.gather(*futures)
+        error: BaseException | None = None
+        try:
+            for event in events:
+                if acked is not None and event.event_id in acked:
+                    continue
+                topic = self.topics.for_event(event)
+                futures.append(await self._producer.send(topic, event.to_bytes(), key=event.key()))
+                sent.append(event)
+                counts[topic] = counts.get(topic, 0) + 1
+        except Exception as exc:  # e.g. a message over the size limit: the rest still count
+            error = exc
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        if acked is not None:
+            acked.update(
+                e.event_id
+                for e, r in zip(sent, results, strict=True)
+                if not isinstance(r, BaseException)
+            )
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        if error is not None:
+            raise error
         for topic, n in counts.items():
             MESSAGES_PRODUCED.labels(self._service, topic).inc(n)
 

@@ -19,6 +19,7 @@ from services.enforcement.settings import EnforcementSettings
 from services.enforcement.sor import SOR_SCHEMA_PATH
 from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import (
+    Action,
     ActionConfirmed,
     ActionIssued,
     ActionStatus,
@@ -370,12 +371,16 @@ async def test_upheld_appeal_reverses_the_actions_and_the_strike(
                 return items if all(a["status"] == "reversed" for a in items) else None
 
             await eventually(reversed_)
-            await out.wait_for(4)
+
+            async def reversals_out() -> list[Action] | None:
+                got = [e.payload for e in issued(out) if e.payload.reverses is not None]
+                return got if len(got) >= 2 else None
+
+            reversals = await eventually(reversals_out)
             await notices.wait_for(2)
         strikes = (await api.get(f"/v1/accounts/{account}/strikes")).json()
         trail = (await api.get("/v1/audit", params={"subject": subject})).json()["items"]
         stats = (await api.get("/v1/stats/appeals")).json()["items"]
-    reversals = [e.payload for e in issued(out) if e.payload.reverses is not None]
     assert {r.reverses for r in reversals} == {uuid.UUID(a["action_id"]) for a in before}
     assert strikes["active_weight"] == 0
     assert strikes["items"][0]["reversed_at"] is not None
