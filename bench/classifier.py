@@ -42,6 +42,7 @@ from shared.events import (
 from shared.kafka.consumer import ConsumerLoop, HandlerContext
 from shared.kafka.producer import EventProducer
 from shared.kafka.topics import Topics, ensure_topics
+from shared.service import freeze_startup_heap
 from shared.taxonomy import PolicyArea
 from tests.factories import make_received
 
@@ -146,10 +147,12 @@ class PassThrough:
 
 
 async def _passthrough_main(input_topic: str) -> None:
-    """The reference consumer process: same loop, same parsing and publishing, no signals."""
+    """The reference consumer process: same loop, same parsing and publishing, no signals,
+    and the same collector settings as the services."""
     settings = ClassifierSettings(service_name="passthrough")
     producer = EventProducer(settings)
     await producer.start()
+    freeze_startup_heap()
     loop: ConsumerLoop[ReportReceived] = ConsumerLoop(
         settings=settings,
         topics=[input_topic],

@@ -115,6 +115,8 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
             pruner = asyncio.create_task(
                 _prune_forever(runtime.engine, timedelta(days=settings.record_retention_days))
             )
+            # Before the consumers start: batches are processed from the first fetch on.
+            freeze_startup_heap()
             await runtime.add_consumer(
                 ConsumerLoop(
                     settings=settings,
@@ -139,7 +141,6 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
                     engine=runtime.engine,
                 )
             )
-            freeze_startup_heap()
             yield
         finally:
             if pruner is not None:

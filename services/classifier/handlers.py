@@ -86,8 +86,8 @@ class ClassifyHandler:
         # Built with ``model_construct``: the report was validated when the event was parsed
         # and ``combine`` builds a typed classification, so validating the whole tree again
         # per report would only repeat that work (the contract tests validate the output).
-        construct_event = ReportClassified.model_construct
-        construct_payload = ClassifiedReport.model_construct
+        construct_event = ReportClassified.unchecked
+        construct_payload = ClassifiedReport.unchecked
         now = utcnow()
         for i, (event, found) in enumerate(zip(events, run.results, strict=True)):
             report = event.payload

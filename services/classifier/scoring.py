@@ -100,7 +100,7 @@ def combine(
             if m != 1.0:
                 raw = sigmoid(logit(raw) + math.log(m))
                 signals.append(
-                    SignalResult.model_construct(
+                    SignalResult.unchecked(
                         name="context",
                         version=CONTEXT_VERSION,
                         policy_area=area,
@@ -121,7 +121,7 @@ def combine(
         top_area, top_score = max(
             scores.items(), key=lambda kv: (kv[1], kv[0] == report.policy_area)
         )
-    return Classification.model_construct(
+    return Classification.unchecked(
         scores=scores,
         top_policy_area=top_area,
         top_score=top_score,

@@ -55,6 +55,8 @@ def create_app(settings: EnforcementSettings | None = None) -> FastAPI:
         tasks: list[asyncio.Task[None]] = []
         submitter: Submitter | None = None
         try:
+            # Before the consumers start: batches are processed from the first fetch on.
+            freeze_startup_heap()
             await runtime.add_consumer(
                 ConsumerLoop(
                     settings=settings,
@@ -100,7 +102,6 @@ def create_app(settings: EnforcementSettings | None = None) -> FastAPI:
                 asyncio.create_task(ledger.periodic(name, every, job, stopping), name=name)
                 for name, every, job in jobs
             ]
-            freeze_startup_heap()
             yield
         finally:
             stopping.set()

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.enforcement import audit, statements
 from services.enforcement.audit import AuditEntry
 from services.enforcement.bulk import copy_rows
-from services.enforcement.ids import fast_id
 from services.enforcement.ladder import (
     ACCOUNT_ACTIONS,
     OWNER_ACTIONS,
@@ -138,7 +137,7 @@ def action_event(
             owner_account_id=row["owner_account_id"],
         )
     return ActionIssued(
-        event_id=fast_id("event", *event_key),
+        event_id=derive_id("event", *event_key),
         occurred_at=utcnow(),
         producer=PRODUCER,
         correlation_id=row["correlation_id"] or row["report_id"],
@@ -294,7 +293,7 @@ class Enforcer:
                 weights[account] = weights.get(account, 0) + weight
                 plan.strike_rows.append(
                     {
-                        "strike_id": fast_id("strike", str(d.decision_id)),
+                        "strike_id": derive_id("strike", str(d.decision_id)),
                         "account_id": account,
                         "decision_id": d.decision_id,
                         "policy_area": area.value,
@@ -319,7 +318,7 @@ class Enforcer:
             wanted.append((step.action, step.duration_days))
         issued = []
         for action, duration in wanted:
-            action_id = fast_id("action", str(d.decision_id), action.value)
+            action_id = derive_id("action", str(d.decision_id), action.value)
             until = ends_at(plan.now, duration)
             row = {
                 "action_id": action_id,
@@ -382,7 +381,7 @@ class Enforcer:
         hold = self.policy.hold(d.policy_area)
         plan.evidence_rows.append(
             {
-                "evidence_id": fast_id("evidence", str(d.decision_id)),
+                "evidence_id": derive_id("evidence", str(d.decision_id)),
                 "decision_id": d.decision_id,
                 "subject_id": d.subject.subject_id,
                 "policy_area": d.policy_area.value,
@@ -402,7 +401,7 @@ class Enforcer:
             due = plan.now + timedelta(hours=rule.due_hours)
             plan.legal_rows.append(
                 {
-                    "legal_report_id": fast_id("legal_report", str(d.decision_id)),
+                    "legal_report_id": derive_id("legal_report", str(d.decision_id)),
                     "decision_id": d.decision_id,
                     "channel": rule.channel,
                     "status": "pending",
@@ -458,12 +457,12 @@ class Enforcer:
                 )
             plan.events.append(
                 UserNotified(
-                    event_id=fast_id("event", "notice", decision_ref, recipient.value, ref),
+                    event_id=derive_id("event", "notice", decision_ref, recipient.value, ref),
                     occurred_at=plan.now,
                     producer=PRODUCER,
                     correlation_id=d.report_id,
                     payload=Notice(
-                        notice_id=fast_id("notice", decision_ref, recipient.value, ref),
+                        notice_id=derive_id("notice", decision_ref, recipient.value, ref),
                         recipient=recipient,
                         recipient_ref=ref,
                         report_id=report_id,

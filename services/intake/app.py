@@ -75,6 +75,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         )
         # Every downstream event type through one loop: the envelope is parsed here and the
         # payload by the handler, which dead-letters what it cannot read.
+        # Before the consumers start: batches are processed from the first fetch on.
+        freeze_startup_heap()
         await runtime.add_consumer(
             ConsumerLoop[Event](
                 settings=settings,
@@ -87,7 +89,6 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                 name="report_progress",
             )
         )
-        freeze_startup_heap()
         try:
             yield
         finally:

@@ -80,6 +80,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             name="queue-metrics",
         )
         try:
+            # Before the consumers start: batches are processed from the first fetch on.
+            freeze_startup_heap()
             await runtime.add_consumer(
                 ConsumerLoop(
                     settings=settings,
@@ -102,7 +104,6 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                     processed_table=processed_events,
                 )
             )
-            freeze_startup_heap()
             yield
         finally:
             await stop_task(metrics_task)

@@ -121,7 +121,7 @@ class RuleSignal:
 
     def _new_result(self, spec: RuleSpec, matched: str) -> SignalResult:
         # The spec was validated when the file was loaded: no need to validate each result.
-        return SignalResult.model_construct(
+        return SignalResult.unchecked(
             name=f"rule:{spec.id}",
             version=self.version,
             policy_area=spec.policy_area,

@@ -90,7 +90,7 @@ class ProfanitySignal:
             prob = float(p)
             if prob >= self.threshold:
                 out[i].append(
-                    SignalResult.model_construct(
+                    SignalResult.unchecked(
                         name=self.name,
                         version=self.version,
                         policy_area=PolicyArea.HARASSMENT,
@@ -138,7 +138,7 @@ class TextModelSignal:
                 prob = float(probs[row, col])
                 if prob >= self.threshold:
                     out[i].append(
-                        SignalResult.model_construct(
+                        SignalResult.unchecked(
                             name=self.name,
                             version=self.version,
                             policy_area=area,
