@@ -11,21 +11,16 @@ from ``/proc/<pid>/status`` of its process after the run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import random
 import signal
-import socket
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer
 
-from bench.common import PARTITIONS, Timed, new_namespace, produce
+from bench.common import new_namespace, produce, timed_process
 from services.classifier.app import MIGRATIONS
 from services.classifier.models import SCHEMA, bank_hashes, hash_banks
 from services.classifier.settings import ClassifierSettings
@@ -41,7 +36,7 @@ from shared.events import (
 )
 from shared.kafka.consumer import ConsumerLoop, HandlerContext
 from shared.kafka.producer import EventProducer
-from shared.kafka.topics import Topics, ensure_topics
+from shared.kafka.topics import Topics
 from shared.service import freeze_startup_heap
 from shared.taxonomy import PolicyArea
 from tests.factories import make_received
@@ -170,89 +165,6 @@ async def _passthrough_main(input_topic: str) -> None:
         await producer.stop()
 
 
-class Marks:
-    """Counts records on a topic and notes when the count first reaches each mark."""
-
-    def __init__(self, bootstrap: str, topic: str, marks: list[int]) -> None:
-        self.marks = {m: 0.0 for m in marks}
-        self.n = 0
-        self._consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
-        self._task: asyncio.Task[None] | None = None
-        self._done = asyncio.Event()
-
-    async def __aenter__(self) -> Marks:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=50, max_records=5000)
-            got = sum(len(rs) for rs in batch.values())
-            if not got:
-                continue
-            self.n += got
-            now = time.monotonic()
-            for m, at in self.marks.items():
-                if not at and self.n >= m:
-                    self.marks[m] = now
-            if all(self.marks.values()):
-                self._done.set()
-
-    async def wait(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._done.wait(), timeout)
-        except TimeoutError:
-            raise TimeoutError(f"{self.n} records, marks {self.marks}") from None
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        with contextlib.suppress(Exception):
-            await self._consumer.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _process_env(env: dict[str, Any], **extra: Any) -> dict[str, str]:
-    values = {**env, **extra}
-    out = {k: v for k, v in os.environ.items() if not k.startswith("TNS_")}
-    out.update({f"TNS_{k.upper()}": str(v) for k, v in values.items()})
-    return out
-
-
-def _status_kib(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    return 0
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), timeout=60)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-
-
 async def _seed_bank(env: dict[str, Any]) -> None:
     """A bank of random PDQ hashes, so the hash signal does its real work."""
     await migrate_async(MIGRATIONS, env["database_url"], SCHEMA)
@@ -277,35 +189,6 @@ async def _seed_bank(env: dict[str, Any]) -> None:
         await engine.dispose()
 
 
-async def _timed_process(
-    env: dict[str, Any], args: list[str], out_topic: str, *, warmup: int, n: int
-) -> tuple[Timed, dict[str, float]]:
-    bootstrap = env["kafka_bootstrap_servers"]
-    await ensure_topics(bootstrap, [out_topic], PARTITIONS)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        *args,
-        cwd=ROOT,
-        env=_process_env(env, http_port=_free_port(), log_json=True),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    memory: dict[str, float] = {}
-    try:
-        started = time.monotonic()
-        async with Marks(bootstrap, out_topic, [warmup, warmup + n]) as marks:
-            await marks.wait(timeout=max(180.0, n / 100))
-            ready, end = marks.marks[warmup], marks.marks[warmup + n]
-        memory = {
-            "rss_mib": _status_kib(proc.pid, "VmRSS") / 1024,
-            "peak_rss_mib": _status_kib(proc.pid, "VmHWM") / 1024,
-        }
-    finally:
-        await _stop(proc)
-    return Timed(n=n, total_s=end - ready, startup_s=ready - started, steady_s=end - ready), memory
-
-
 TARGET_RATE = 5_000.0
 TARGET_RATIO = 0.5
 TARGET_RSS_MIB = 600.0
@@ -319,7 +202,7 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
     await _seed_bank(env)
     await produce(bootstrap, topics.reports_received, make_events(warmup + n))
 
-    clf, memory = await _timed_process(
+    clf, memory = await timed_process(
         {**env, "topic_namespace": ns},
         ["services.classifier", "serve"],
         topics.reports_classified,
@@ -327,7 +210,7 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         n=n,
     )
     out_ns = new_namespace("p")
-    ref, _ = await _timed_process(
+    ref, _ = await timed_process(
         {**env, "topic_namespace": out_ns, "service_name": "passthrough"},
         ["bench.classifier", "passthrough", topics.reports_received],
         Topics(out_ns).reports_classified,

@@ -1,16 +1,24 @@
-"""Shared bench plumbing: an output counter, pre-production, timing helpers."""
+"""Shared bench plumbing: pre-production, a service timed as its own process, output marks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared.embedded import free_port
 from shared.kafka.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PARTITIONS = 3  # the services' default topic_partitions
 
@@ -34,81 +42,6 @@ async def produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]])
     finally:
         await producer.stop()
     return time.monotonic() - started
-
-
-@dataclass
-class Count:
-    n: int = 0
-    first_at: float | None = None
-    last_at: float | None = None
-
-
-class OutputCounter:
-    """Counts records on a topic from the beginning, noting when the first and last arrived."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.topic = topic
-        self.count = Count()
-        self._target: int | None = None
-        self._done = asyncio.Event()
-        self._consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> OutputCounter:
-        async with asyncio.timeout(30):
-            await self._consumer.start()
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=50, max_records=5000)
-            got = sum(len(rs) for rs in batch.values())
-            if not got:
-                continue
-            now = time.monotonic()
-            c = self.count
-            if c.first_at is None:
-                c.first_at = now
-            c.n += got
-            c.last_at = now
-            if self._target is not None and c.n >= self._target:
-                self._done.set()
-
-    def reset(self) -> None:
-        """Start counting afresh (e.g. after a warm-up)."""
-        self.count = Count()
-        self._target = None
-        self._done.clear()
-
-    async def wait_for(self, target: int, timeout: float) -> Count:
-        self._target = target
-        if self.count.n >= target:
-            return self.count
-        try:
-            await asyncio.wait_for(self._done.wait(), timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"{self.topic}: {self.count.n}/{target} records within {timeout:.0f}s"
-            ) from None
-        return self.count
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            # The counter is done; how its task ended does not change the measurement.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(15):
-                await self._consumer.stop()
 
 
 @dataclass
@@ -139,19 +72,112 @@ class Timed:
         }
 
 
-def timed(n: int, started: float, count: Count) -> Timed:
-    assert count.first_at is not None and count.last_at is not None
-    return Timed(
-        n=n,
-        total_s=count.last_at - started,
-        startup_s=count.first_at - started,
-        steady_s=count.last_at - count.first_at,
-    )
+class Marks:
+    """Counts records on a topic and notes when the count first reaches each mark."""
+
+    def __init__(self, bootstrap: str, topic: str, marks: list[int]) -> None:
+        self.marks = {m: 0.0 for m in marks}
+        self.n = 0
+        self._consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._done = asyncio.Event()
+
+    async def __aenter__(self) -> Marks:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=50, max_records=5000)
+            got = sum(len(rs) for rs in batch.values())
+            if not got:
+                continue
+            self.n += got
+            now = time.monotonic()
+            for m, at in self.marks.items():
+                if not at and self.n >= m:
+                    self.marks[m] = now
+            if all(self.marks.values()):
+                self._done.set()
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.n} records, marks {self.marks}") from None
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self._consumer.stop()
 
 
-def rss_mib() -> float:
-    with open("/proc/self/status") as f:
+def _process_env(env: dict[str, Any], **extra: Any) -> dict[str, str]:
+    values = {**env, **extra}
+    out = {k: v for k, v in os.environ.items() if not k.startswith("TNS_")}
+    out.update({f"TNS_{k.upper()}": str(v) for k, v in values.items()})
+    return out
+
+
+def _status_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+async def timed_process(
+    env: dict[str, Any], args: list[str], out_topic: str, *, warmup: int, n: int
+) -> tuple[Timed, dict[str, float]]:
+    """Run ``python -m *args`` (a service, with ``env`` as its ``TNS_`` settings) on input that
+    is already on its topic, and time it from the moment ``warmup`` records are on ``out_topic``
+    to the moment ``warmup + n`` are: start-up, model loading and the consumer-group join are not
+    counted. Returns the timing and the process's resident memory at the end of the run.
+    """
+    bootstrap = env["kafka_bootstrap_servers"]
+    await ensure_topics(bootstrap, [out_topic], PARTITIONS)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        *args,
+        cwd=ROOT,
+        env=_process_env(env, http_port=free_port(), log_json=True),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    memory: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        async with Marks(bootstrap, out_topic, [warmup, warmup + n]) as marks:
+            await marks.wait(timeout=max(180.0, n / 100))
+            ready, end = marks.marks[warmup], marks.marks[warmup + n]
+        memory = {
+            "rss_mib": _status_kib(proc.pid, "VmRSS") / 1024,
+            "peak_rss_mib": _status_kib(proc.pid, "VmHWM") / 1024,
+        }
+    finally:
+        await _stop(proc)
+    return Timed(n=n, total_s=end - ready, startup_s=ready - started, steady_s=end - ready), memory

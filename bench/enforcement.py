@@ -1,26 +1,26 @@
 """Enforcement throughput: DecisionMade in; ActionIssued, notices, statements and audit rows out.
 
-The service is started first and a warm-up decision is waited for, so the consumer-group join
-(about 5 s) is not in the measurement; then the timed batch is produced and the clock runs
-until its last ``ActionIssued`` is on the topic. ``synchronous_commit`` stays on.
+The service runs as its own process (``python -m services.enforcement serve``), as in
+production, on decisions that are already on its input topic; it is timed from the moment the
+warm-up's actions are out to the moment the last action is (see ``timed_process``). Every
+decision acts on content, so each writes the decision, the action, its statement of reasons,
+its evidence record and two audit rows, and publishes the action and the notifier's notice.
+``synchronous_commit`` stays on.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import PARTITIONS, OutputCounter, Timed, new_namespace, produce, timed
-from services.enforcement.app import create_app
-from services.enforcement.settings import EnforcementSettings
-from shared.kafka.topics import Topics, ensure_topics
+from bench.common import new_namespace, produce, timed_process
+from shared.kafka.topics import Topics
 from tests.factories import make_decision
-from tests.harness import running
 
 TARGET_RATE = 5_000.0
+TARGET_RSS_MIB = 200.0
 BATCH_MAX = 2_000  # decisions per consumer batch (one transaction each)
 
 
@@ -39,34 +39,25 @@ async def _audit_rows(url: str) -> int:
     return int(await _scalar(url, "SELECT count(*) FROM enforcement.audit_log"))
 
 
-async def _time_enforcement(env: dict[str, Any], n: int, warmup: int) -> tuple[Timed, int]:
+async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
+    warmup = max(warmup, 1)
     bootstrap = env["kafka_bootstrap_servers"]
     ns = new_namespace("e")
     topics = Topics(ns)
-    await ensure_topics(bootstrap, [topics.decisions, topics.actions], PARTITIONS)
-    settings = EnforcementSettings(
-        **{**env, "topic_namespace": ns, "consumer_batch_max": BATCH_MAX}
+    decisions = [make_decision() for _ in range(warmup + n)]  # unique subjects, all acting
+    await produce(bootstrap, topics.decisions, [(d.key(), d.to_bytes()) for d in decisions])
+    before = await _audit_rows(env["database_url"])
+    enf, memory = await timed_process(
+        {**env, "topic_namespace": ns, "consumer_batch_max": BATCH_MAX},
+        ["services.enforcement", "serve"],
+        topics.actions,
+        warmup=warmup,
+        n=n,
     )
-    warm = [make_decision() for _ in range(max(1, warmup))]
-    decisions = [make_decision() for _ in range(n)]  # unique subjects, all with actions
-    async with OutputCounter(bootstrap, topics.actions) as out:
-        async with running(create_app(settings)):
-            await produce(bootstrap, topics.decisions, [(d.key(), d.to_bytes()) for d in warm])
-            await out.wait_for(len(warm), timeout=120)
-            before = await _audit_rows(env["database_url"])
-            out.reset()  # count the timed batch on its own
-            started = time.monotonic()
-            await produce(bootstrap, topics.decisions, [(d.key(), d.to_bytes()) for d in decisions])
-            count = await out.wait_for(n, timeout=max(60.0, n / 100))
-            result = timed(n, started, count)
-        # The app has stopped: every batch is committed, so the rows are all there.
-        after = await _audit_rows(env["database_url"])
-    return result, after - before
-
-
-async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
-    enf, audit_rows = await _time_enforcement(env, n, warmup)
+    # The process has stopped: every batch is committed, so the rows are all there.
+    audit_rows = await _audit_rows(env["database_url"]) - before
     sync_commit = await _scalar(env["database_url"], "SHOW synchronous_commit")
+    expected = 2 * (warmup + n)
     return [
         {
             "section": "enforcement",
@@ -78,9 +69,16 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         },
         {
             "section": "enforcement",
-            "what": "audit rows written (decision + action each: expect 2 x N)",
+            "what": "audit rows written (decision + action each: expect 2 x all decisions)",
             "value": audit_rows,
-            "target": f"== {2 * n}",
-            "pass": audit_rows == 2 * n,
+            "target": f"== {expected}",
+            "pass": audit_rows == expected,
+        },
+        {
+            "section": "enforcement",
+            "what": "enforcement RSS after the run, MiB (its own process)",
+            "value": round(memory.get("rss_mib", float("nan")), 1),
+            "target": f"<= {TARGET_RSS_MIB:.0f}",
+            "pass": memory.get("rss_mib", float("inf")) <= TARGET_RSS_MIB,
         },
     ]

@@ -7,6 +7,7 @@ that row on, and ``verify`` names the first row where it breaks.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -41,30 +42,34 @@ class AuditEntry:
     case_id: uuid.UUID | None = None
 
 
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
+@functools.lru_cache(maxsize=64)
+def _iso(at: datetime) -> str:
+    # A batch's rows share one time: formatted once.
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def row_hash(seq: int, prev_hash: str, row: dict[str, Any]) -> str:
     """The hash of one audit row, from its stored values."""
-    recorded_at: datetime = row["recorded_at"]
+    # orjson writes a UUID as its canonical string, as ``str`` does.
     canonical = {
         "seq": seq,
         "prev_hash": prev_hash,
-        "recorded_at": recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "recorded_at": _iso(row["recorded_at"]),
         "actor_kind": row["actor_kind"],
         "actor_id": row["actor_id"],
         "act": row["act"],
         "subject_id": row["subject_id"],
-        "report_id": _opt_str(row["report_id"]),
-        "decision_id": _opt_str(row["decision_id"]),
-        "action_id": _opt_str(row["action_id"]),
+        "report_id": row["report_id"],
+        "decision_id": row["decision_id"],
+        "action_id": row["action_id"],
         "details": row["details"],
     }
     # Added later: hashed only when set, so rows written before the column existed still verify.
     if row.get("case_id") is not None:
         canonical["case_id"] = str(row["case_id"])
-    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    # ``default=str``: the driver's own UUID type, read back by ``verify``, as its string.
+    data = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(data).hexdigest()
 
 
 async def lock_chain(conn: AsyncConnection) -> None:

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.config import ServiceSettings
 from shared.errors import PoisonMessageError, RetryableError
 from shared.events import Event
-from shared.kafka.producer import EventProducer
+from shared.kafka.producer import EventProducer, Publication
 from shared.logging import correlation_id_var
 from shared.metrics import (
     CONSUMER_LAG,
@@ -67,11 +67,18 @@ _INFRA_ERRORS: tuple[type[BaseException], ...] = (
 
 @dataclass(slots=True)
 class HandlerContext:
-    """What a batch handler gets besides its events."""
+    """What a batch handler gets besides its events.
+
+    ``publication`` takes events the handler wants on their way before it returns (``await
+    ctx.publication.send(events)``, e.g. before writing its rows, so that the broker works while
+    the database does); the loop awaits their acknowledgements with those of the returned
+    events, before the transaction commits.
+    """
 
     settings: ServiceSettings
     conn: AsyncConnection | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    publication: Publication | None = None
 
 
 BatchHandler = Callable[[list[E], HandlerContext], Awaitable[Sequence[Event]]]
@@ -288,15 +295,18 @@ class ConsumerLoop(Generic[E]):
 
     async def _handle(self, events: list[E], acked: set[uuid.UUID]) -> None:
         started = time.perf_counter()
+        publication = Publication(self.producer, acked)
         if self.engine is None:
-            out = await self._call_handler(events, HandlerContext(self.settings))
-            await self.producer.publish(out, acked)
+            ctx = HandlerContext(self.settings, publication=publication)
+            await publication.send(await self._call_handler(events, ctx))
+            await publication.wait()
         else:
             async with self.engine.begin() as conn:
                 fresh = await self._claim(conn, events)
                 if fresh:
-                    out = await self._call_handler(fresh, HandlerContext(self.settings, conn))
-                    await self.producer.publish(out, acked)
+                    ctx = HandlerContext(self.settings, conn, publication=publication)
+                    await publication.send(await self._call_handler(fresh, ctx))
+                    await publication.wait()
         HANDLER_LATENCY.labels(self.service, self.name).observe(time.perf_counter() - started)
         HANDLER_BATCH_SIZE.labels(self.service, self.name).observe(len(events))
 

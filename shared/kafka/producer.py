@@ -7,11 +7,17 @@ import uuid
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.config import ServiceSettings
 from shared.events import Event
 from shared.kafka.topics import Topics
 from shared.metrics import MESSAGES_PRODUCED
+
+# One produce request at most (the client's default); a larger event is refused, not split.
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 class EventProducer:
@@ -28,7 +34,9 @@ class EventProducer:
             linger_ms=2,
             max_batch_size=256 * 1024,
             request_timeout_ms=15_000,
+            max_request_size=MAX_REQUEST_BYTES,
         )
+        self.max_request_size = MAX_REQUEST_BYTES
         self._service = settings.service_name
 
     async def start(self) -> None:
@@ -44,36 +52,9 @@ class EventProducer:
         acknowledged now are added, even when another send of the batch fails: a batch retried
         after a partial failure republishes only what the broker does not hold yet.
         """
-        if not events:
-            return
-        futures: list[asyncio.Future[object]] = []
-        sent: list[Event] = []
-        counts: dict[str, int] = {}
-        error: BaseException | None = None
-        try:
-            for event in events:
-                if acked is not None and event.event_id in acked:
-                    continue
-                topic = self.topics.for_event(event)
-                futures.append(await self._producer.send(topic, event.to_bytes(), key=event.key()))
-                sent.append(event)
-                counts[topic] = counts.get(topic, 0) + 1
-        except Exception as exc:  # e.g. a message over the size limit: the rest still count
-            error = exc
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        if acked is not None:
-            acked.update(
-                e.event_id
-                for e, r in zip(sent, results, strict=True)
-                if not isinstance(r, BaseException)
-            )
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
-        if error is not None:
-            raise error
-        for topic, n in counts.items():
-            MESSAGES_PRODUCED.labels(self._service, topic).inc(n)
+        publication = Publication(self, acked)
+        await publication.send(events)
+        await publication.wait()
 
     async def send_raw(
         self,
@@ -97,3 +78,98 @@ class EventProducer:
         except Exception:
             return False
         return True
+
+
+# Events serialised and queued between two chances for other tasks to run.
+YIELD_EVERY = 100
+
+
+class Publication:
+    """Events handed to the producer now, their acknowledgements awaited later (``wait``).
+
+    Lets a handler put a batch's events on their way before it writes its rows, so the broker
+    and the database work at the same time; ``wait`` still comes before the transaction commits.
+    ``acked`` is as in ``EventProducer.publish``.
+
+    Events are appended to one record batch per topic partition and each batch is handed to the
+    producer whole: one future per batch rather than per message, which is most of the client's
+    cost per message. Partitions are chosen as the producer's default partitioner does (murmur2
+    of the key), so an event lands where a plain ``send`` would have put it.
+    """
+
+    def __init__(self, producer: EventProducer, acked: set[uuid.UUID] | None = None) -> None:
+        self._producer = producer
+        self._acked = acked
+        self._pending: list[tuple[asyncio.Future[object], list[Event]]] = []
+        self._counts: dict[str, int] = {}
+        self._error: BaseException | None = None
+
+    async def send(self, events: Sequence[Event]) -> None:
+        """Queue the events (those not acknowledged before); never waits for the broker."""
+        client = self._producer._producer
+        topics = self._producer.topics
+        limit = self._producer.max_request_size
+        acked = self._acked
+        partitions: dict[str, list[int]] = {}
+        hashes: dict[bytes, int] = {}
+        open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[Event]]] = {}
+        try:
+            for i, event in enumerate(events):
+                if i % YIELD_EVERY == YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # let the batch's other tasks (its writes) go on
+                if acked is not None and event.event_id in acked:
+                    continue
+                topic = topics.for_event(event)
+                known = partitions.get(topic)
+                if known is None:
+                    known = partitions[topic] = sorted(await client.partitions_for(topic))
+                key, value = event.key(), event.to_bytes()
+                if len(key) + len(value) > limit:
+                    raise MessageSizeTooLargeError(
+                        f"{event.event_type} {event.event_id}: {len(value)} bytes, over the "
+                        f"{limit} bytes of one request"
+                    )
+                hashed = hashes.get(key)
+                if hashed is None:  # a batch's events come in runs about the same subject
+                    hashed = hashes[key] = murmur2(key) & 0x7FFFFFFF
+                partition = known[hashed % len(known)]
+                slot = (topic, partition)
+                batch = open_batches.get(slot)
+                if batch is None:
+                    batch = open_batches[slot] = (client.create_batch(), [])
+                if batch[0].append(key=key, value=value, timestamp=None) is None:
+                    await self._submit(slot, *open_batches.pop(slot))  # full: a new one
+                    batch = open_batches[slot] = (client.create_batch(), [])
+                    batch[0].append(key=key, value=value, timestamp=None)
+                batch[1].append(event)
+        except Exception as exc:  # e.g. a message over the size limit: the rest still count
+            self._error = self._error or exc
+        for slot, (builder, queued) in open_batches.items():
+            try:
+                await self._submit(slot, builder, queued)
+            except Exception as exc:
+                self._error = self._error or exc
+
+    async def _submit(
+        self, slot: tuple[str, int], builder: BatchBuilder, queued: list[Event]
+    ) -> None:
+        topic, partition = slot
+        future = await self._producer._producer.send_batch(builder, topic, partition=partition)
+        self._pending.append((future, queued))
+        self._counts[topic] = self._counts.get(topic, 0) + len(queued)
+
+    async def wait(self) -> None:
+        """Until the broker acknowledged every event sent; raises the first failure."""
+        results = await asyncio.gather(*(f for f, _ in self._pending), return_exceptions=True)
+        if self._acked is not None:
+            for (_, queued), result in zip(self._pending, results, strict=True):
+                if not isinstance(result, BaseException):
+                    self._acked.update(e.event_id for e in queued)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        if self._error is not None:
+            raise self._error
+        service = self._producer._service
+        for topic, n in self._counts.items():
+            MESSAGES_PRODUCED.labels(service, topic).inc(n)
