@@ -28,8 +28,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.intake.models import reports
-from shared.kafka.producer import EventProducer
-from shared.metrics import MESSAGES_PRODUCED
+from shared.kafka.producer import EventProducer, Publication
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +94,11 @@ class ReportWriter:
         batch_max: int,
         linger_ms: float,
         in_flight: int = 8,
-        service: str = "intake",
     ) -> None:
         self.engine = engine
         self.producer = producer
         self.batch_max = batch_max
         self.linger = linger_ms / 1000
-        self.service = service
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(in_flight)
@@ -219,10 +216,6 @@ class ReportWriter:
         """Send every event's bytes, then wait until the broker acknowledged all of them."""
         if not items:
             return
-        futures = [await self.producer.send_raw(i.topic, i.value, key=i.key) for i in items]
-        await asyncio.gather(*futures)
-        counts: dict[str, int] = {}
-        for i in items:
-            counts[i.topic] = counts.get(i.topic, 0) + 1
-        for topic, n in counts.items():
-            MESSAGES_PRODUCED.labels(self.service, topic).inc(n)
+        publication = Publication(self.producer)
+        await publication.send_serialised((i.topic, i.key, i.value, None) for i in items)
+        await publication.wait()

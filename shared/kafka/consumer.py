@@ -297,18 +297,27 @@ class ConsumerLoop(Generic[E]):
         started = time.perf_counter()
         publication = Publication(self.producer, acked)
         if self.engine is None:
-            ctx = HandlerContext(self.settings, publication=publication)
-            await publication.send(await self._call_handler(events, ctx))
-            await publication.wait()
+            await self._run_handler(events, HandlerContext(self.settings, publication=publication))
         else:
             async with self.engine.begin() as conn:
                 fresh = await self._claim(conn, events)
                 if fresh:
                     ctx = HandlerContext(self.settings, conn, publication=publication)
-                    await publication.send(await self._call_handler(fresh, ctx))
-                    await publication.wait()
+                    await self._run_handler(fresh, ctx)
         HANDLER_LATENCY.labels(self.service, self.name).observe(time.perf_counter() - started)
         HANDLER_BATCH_SIZE.labels(self.service, self.name).observe(len(events))
+
+    async def _run_handler(self, events: list[E], ctx: HandlerContext) -> None:
+        """The handler, then its events out and acknowledged; on a failure, what the handler had
+        already sent is still awaited, so that a retry does not send it again."""
+        assert ctx.publication is not None
+        try:
+            out = await self._call_handler(events, ctx)
+        except BaseException:
+            await ctx.publication.settle()
+            raise
+        await ctx.publication.send(out)
+        await ctx.publication.wait()
 
     async def _call_handler(self, events: list[E], ctx: HandlerContext) -> Sequence[Event]:
         token = correlation_id_var.set(str(events[0].correlation_id) if len(events) == 1 else None)

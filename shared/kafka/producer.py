@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
@@ -80,6 +80,8 @@ class EventProducer:
         return True
 
 
+# A message ready to go: topic, key, value, and the event id it carries (if any).
+Record = tuple[str, bytes, bytes, uuid.UUID | None]
 # Events serialised and queued between two chances for other tasks to run.
 YIELD_EVERY = 100
 
@@ -100,40 +102,43 @@ class Publication:
     def __init__(self, producer: EventProducer, acked: set[uuid.UUID] | None = None) -> None:
         self._producer = producer
         self._acked = acked
-        self._pending: list[tuple[asyncio.Future[object], list[Event]]] = []
+        self._pending: list[tuple[asyncio.Future[object], list[uuid.UUID | None]]] = []
         self._counts: dict[str, int] = {}
         self._error: BaseException | None = None
 
     async def send(self, events: Sequence[Event]) -> None:
         """Queue the events (those not acknowledged before); never waits for the broker."""
-        client = self._producer._producer
-        topics = self._producer.topics
-        limit = self._producer.max_request_size
         acked = self._acked
+        topics = self._producer.topics
+        await self.send_serialised(
+            (topics.for_event(e), e.key(), e.to_bytes(), e.event_id)
+            for e in events
+            if acked is None or e.event_id not in acked
+        )
+
+    async def send_serialised(self, records: Iterable[Record]) -> None:
+        """Queue ``(topic, key, value, event id or None)`` records already serialised."""
+        client = self._producer._producer
+        limit = self._producer.max_request_size
         partitions: dict[str, list[int]] = {}
         hashes: dict[bytes, int] = {}
-        open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[Event]]] = {}
+        open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[uuid.UUID | None]]] = {}
         try:
-            for i, event in enumerate(events):
+            for i, (topic, key, value, ident) in enumerate(records):
                 if i % YIELD_EVERY == YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let the batch's other tasks (its writes) go on
-                if acked is not None and event.event_id in acked:
-                    continue
-                topic = topics.for_event(event)
                 known = partitions.get(topic)
                 if known is None:
                     known = partitions[topic] = sorted(await client.partitions_for(topic))
-                key, value = event.key(), event.to_bytes()
                 if len(key) + len(value) > limit:
                     raise MessageSizeTooLargeError(
-                        f"{event.event_type} {event.event_id}: {len(value)} bytes, over the "
+                        f"{topic}: a message of {len(value)} bytes ({ident}), over the "
                         f"{limit} bytes of one request"
                     )
                 hashed = hashes.get(key)
                 if hashed is None:  # a batch's events come in runs about the same subject
                     hashed = hashes[key] = murmur2(key) & 0x7FFFFFFF
-                partition = known[hashed % len(known)]
-                slot = (topic, partition)
+                slot = (topic, known[hashed % len(known)])
                 batch = open_batches.get(slot)
                 if batch is None:
                     batch = open_batches[slot] = (client.create_batch(), [])
@@ -141,7 +146,7 @@ class Publication:
                     await self._submit(slot, *open_batches.pop(slot))  # full: a new one
                     batch = open_batches[slot] = (client.create_batch(), [])
                     batch[0].append(key=key, value=value, timestamp=None)
-                batch[1].append(event)
+                batch[1].append(ident)
         except Exception as exc:  # e.g. a message over the size limit: the rest still count
             self._error = self._error or exc
         for slot, (builder, queued) in open_batches.items():
@@ -151,25 +156,34 @@ class Publication:
                 self._error = self._error or exc
 
     async def _submit(
-        self, slot: tuple[str, int], builder: BatchBuilder, queued: list[Event]
+        self, slot: tuple[str, int], builder: BatchBuilder, queued: list[uuid.UUID | None]
     ) -> None:
         topic, partition = slot
         future = await self._producer._producer.send_batch(builder, topic, partition=partition)
         self._pending.append((future, queued))
         self._counts[topic] = self._counts.get(topic, 0) + len(queued)
 
+    async def settle(self) -> list[BaseException]:
+        """Until every send is answered; notes the acknowledged ids, returns the failures."""
+        pending, self._pending = self._pending, []
+        results = await asyncio.gather(*(f for f, _ in pending), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for (_, queued), result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                continue
+            if self._acked is not None:
+                self._acked.update(i for i in queued if i is not None)
+        if self._error is not None:
+            failures.append(self._error)
+            self._error = None
+        return failures
+
     async def wait(self) -> None:
         """Until the broker acknowledged every event sent; raises the first failure."""
-        results = await asyncio.gather(*(f for f, _ in self._pending), return_exceptions=True)
-        if self._acked is not None:
-            for (_, queued), result in zip(self._pending, results, strict=True):
-                if not isinstance(result, BaseException):
-                    self._acked.update(e.event_id for e in queued)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
-        if self._error is not None:
-            raise self._error
+        failures = await self.settle()
+        if failures:
+            raise failures[0]
         service = self._producer._service
-        for topic, n in self._counts.items():
+        counts, self._counts = self._counts, {}
+        for topic, n in counts.items():
             MESSAGES_PRODUCED.labels(service, topic).inc(n)
