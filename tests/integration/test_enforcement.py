@@ -63,11 +63,14 @@ async def test_replayed_decision_produces_no_second_action(
         listed = (await api.get(f"/v1/subjects/{subject}/actions")).json()["items"]
     assert len(listed) == 1
     assert listed[0]["action"] == "remove_content"
-    # On the topic at least once, as one action: a copy the broker took twice (the embedded
-    # broker has no idempotent producer) carries the same event id, which consumers skip.
-    published = [ActionIssued.from_bytes(r.value) for r in actions.records]
-    assert len({e.event_id for e in published}) == 1
-    assert len({e.payload.action_id for e in published}) == 1
+    # The tests share one database, so the ledger sweep of this app may re-issue another test's
+    # overdue action on this topic: only this decision's actions count.
+    published = [
+        e
+        for e in (ActionIssued.from_bytes(r.value) for r in actions.records)
+        if e.payload.decision_id == decision.payload.decision_id
+    ]
+    assert len(published) == 1
     assert [r["act"] for r in records] == ["decision_recorded", "action_issued"]
 
 
