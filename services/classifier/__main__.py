@@ -82,7 +82,14 @@ def _data_out(p: argparse.ArgumentParser) -> None:
 
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
-    _data_out(p)
+    p.add_argument("--data", type=Path, required=True, help="CSV with text,label columns")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="model file: .onnx writes ONNX (word-vocabulary features), "
+        "any other suffix a joblib scikit-learn pipeline (hashed features)",
+    )
     p.add_argument("--name", default="spam", help="model name, recorded in its version")
 
 

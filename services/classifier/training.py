@@ -1,6 +1,6 @@
 """Training, calibration, evaluation and the labelled export: the classifier's offline loop.
 
-- ``train``: a labelled CSV (text, label) to a versioned scikit-learn model file;
+- ``train``: a labelled CSV (text, label) to a versioned scikit-learn or ONNX model file;
 - ``calibrate``: fits the per-area Platt curves of the whole classifier on a labelled CSV;
 - ``evaluate``: precision, recall and F1 per category and the reliability table;
 - ``export-labels``: reviewer decisions joined with the classifier's report records, as a CSV
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import math
 import uuid
 from collections import Counter
@@ -24,7 +25,7 @@ from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sqlalchemy import select
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.classifier.calibration import Calibration, Platt, logit
 from services.classifier.handlers import ClassifyHandler
-from services.classifier.ml import MODEL_FORMAT
+from services.classifier.ml import MODEL_FORMAT, ONNX_FORMAT, OnnxEstimator
 from services.classifier.models import report_outcomes, report_records
 from services.classifier.signals.text_models import NEGATIVE_LABEL
 from shared.events import (
@@ -52,6 +53,11 @@ from shared.text import fold, normalise
 NEUTRAL_AREA = PolicyArea.OTHER
 DECISION_THRESHOLD = 0.5
 MIN_ROWS_TO_CALIBRATE = 8
+# Words as both scikit-learn (``re``) and onnxruntime's Tokenizer (RE2) read them: RE2's ``\w``
+# is ASCII only, so the ONNX pipeline spells the ASCII class out for both.
+ONNX_WORD_PATTERN = r"[a-zA-Z0-9_]{2,}"
+# Largest difference allowed between the ONNX file's and the pipeline's probabilities (float32).
+ONNX_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,20 +103,91 @@ def _pipeline() -> Pipeline:
     return Pipeline([("features", features), ("model", LogisticRegression(C=10.0, max_iter=2000))])
 
 
-def train(data: Path, out: Path, *, name: str = "spam") -> dict[str, Any]:
-    """Train a text model on ``data`` and write it to ``out``; returns its metadata."""
+def _onnx_pipeline() -> Pipeline:
+    # skl2onnx has no converter for HashingVectorizer, so this one learns a vocabulary of the
+    # same word 1-2-grams instead: term frequencies, L2-normalised, are the hashed features
+    # without collisions. Words are ASCII only (see ONNX_WORD_PATTERN): after folding, text in
+    # other scripts than Latin gives no features. No lower-casing: the input is folded text,
+    # already lower case, and onnxruntime's StringNormalizer needs an installed en_US locale.
+    features = TfidfVectorizer(
+        ngram_range=(1, 2), token_pattern=ONNX_WORD_PATTERN, lowercase=False, use_idf=False
+    )
+    return Pipeline([("features", features), ("model", LogisticRegression(C=10.0, max_iter=2000))])
+
+
+def export_onnx(pipeline: Pipeline, meta: dict[str, Any], texts: Sequence[str]) -> bytes:
+    """The fitted ``pipeline`` as an ONNX model whose metadata properties carry ``meta``.
+
+    ValueError if skl2onnx cannot convert the pipeline, or if the ONNX model's probabilities on
+    ``texts`` differ from the pipeline's by more than ``ONNX_TOLERANCE``.
+    """
+    import onnxruntime
+    from onnx.helper import set_model_props
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import StringTensorType
+
+    try:
+        model = to_onnx(
+            pipeline,
+            initial_types=[("text", StringTensorType([None, 1]))],
+            options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+        )
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"the pipeline cannot be converted to ONNX: {reason} "
+            "(train with onnx=True, the default for a .onnx file, for a convertible pipeline)"
+        ) from exc
+    labels = [str(c) for c in pipeline.classes_]
+    props = {
+        "tns_format": ONNX_FORMAT,
+        "name": str(meta["name"]),
+        "version": str(meta["version"]),
+        "labels": json.dumps(labels),
+        **{
+            k: v if isinstance(v, str) else json.dumps(v)
+            for k, v in meta.items()
+            if k not in {"format", "name", "version", "labels"}
+        },
+        "label_counts": json.dumps(meta["labels"]),
+    }
+    set_model_props(model, props)
+    blob: bytes = model.SerializeToString()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
+    got = OnnxEstimator(session, tuple(labels)).predict_proba(texts)
+    gap = float(np.abs(got - pipeline.predict_proba(texts)).max()) if len(texts) else 0.0
+    if gap > ONNX_TOLERANCE:
+        raise ValueError(
+            f"the ONNX model's probabilities differ from the pipeline's by up to {gap:.2g} "
+            f"(allowed {ONNX_TOLERANCE:g})"
+        )
+    return blob
+
+
+def train(data: Path, out: Path, *, name: str = "spam", onnx: bool | None = None) -> dict[str, Any]:
+    """Train a text model on ``data`` and write it to ``out``; returns its metadata.
+
+    A ``.onnx`` ``out`` is written as ONNX, any other as a joblib scikit-learn pipeline.
+    ``onnx`` picks the pipeline that converts to ONNX (word vocabulary instead of hashing); by
+    default it is used exactly when ``out`` is a ``.onnx`` file.
+    """
+    as_onnx = out.suffix.lower() == ".onnx"
     raw = data.read_bytes()
     rows = read_rows(data)
     labels = Counter(r.label for r in rows)
     if len(labels) < 2:
         raise ValueError(f"{data}: needs at least two labels, got {sorted(labels)}")
-    pipeline = _pipeline()
+    pipeline = _onnx_pipeline() if (as_onnx if onnx is None else onnx) else _pipeline()
     # The version names the data and the features: either changing makes a new model.
     digest = hashlib.sha256(raw + repr(pipeline.get_params()).encode()).hexdigest()[:8]
-    pipeline.fit([fold(r.text) for r in rows], [r.label for r in rows])
+    texts = [fold(r.text) for r in rows]
+    pipeline.fit(texts, [r.label for r in rows])
     version = f"{name}-{datetime.now(UTC):%Y%m%d}-{digest}"
     meta: dict[str, Any] = {
-        "format": MODEL_FORMAT,
+        "format": ONNX_FORMAT if as_onnx else MODEL_FORMAT,
         "name": name,
         "version": version,
         "input": "folded",
@@ -119,6 +196,11 @@ def train(data: Path, out: Path, *, name: str = "spam") -> dict[str, Any]:
         "rows": len(rows),
         "labels": dict(sorted(labels.items())),
     }
+    if as_onnx:
+        blob = export_onnx(pipeline, meta, texts)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(blob)
+        return meta
     out.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump({**meta, "pipeline": pipeline}, out, compress=3)
     return meta
