@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
     # Apache Kafka supports the idempotent producer; the embedded Tansu broker does not.
     kafka_enable_idempotence: bool = False
     kafka_client_id: str | None = None
+    # How long the producer lets a batch fill before sending it. Consumers publish whole
+    # batches at once, so a short wait only gathers more; intake sets 0 (its writer batches).
+    kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     # Prefixes every topic name so tests and tenants can share one broker.
     topic_namespace: str = ""
     topic_partitions: int = Field(default=3, ge=1, le=1024)

@@ -177,8 +177,17 @@ def _refang_scheme(m: re.Match[str]) -> str:
 
 
 def _refang(text: str) -> str:
-    # A function, not a template: the template would be re-parsed on every call.
-    return _REFANG_DOT_RE.sub(".", _REFANG_SCHEME_RE.sub(_refang_scheme, text))
+    # Each substitution runs only when the text can hold what it rewrites: every defanged dot
+    # has a bracket, and a scheme is rewritten only when defanged ("hxxp", "h**p", brackets)
+    # or not in lower case. Most texts have neither, and the two scans cost more than the rest.
+    has_bracket = "[" in text or "(" in text or "{" in text
+    lower = text.lower()
+    if ("[" in text or "hxxp" in lower or "h**p" in lower) or lower.count("http") != text.count(
+        "http"
+    ):
+        # A function, not a template: the template would be re-parsed on every call.
+        text = _REFANG_SCHEME_RE.sub(_refang_scheme, text)
+    return _REFANG_DOT_RE.sub(".", text) if has_bracket else text
 
 
 def _trim(url: str) -> str:

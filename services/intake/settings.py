@@ -14,13 +14,15 @@ DEFAULT_MAPPINGS = Path(__file__).with_name("mappings")
 class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     http_port: int = 8001
+    # The writer gathers each batch itself; waiting again in the producer only adds latency.
+    kafka_linger_ms: int = Field(default=0, ge=0, le=1000)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     # Micro-batching of accepted reports: one transaction and one round of broker acks per batch.
     write_batch_max: int = Field(default=256, ge=1, le=5000)
     # The linger is short: batches also grow on their own while earlier ones are in flight.
     write_linger_ms: float = Field(default=0.5, ge=0, le=1000)
     # Batches written at once, each on its own database connection (keep under the pool size).
-    write_in_flight: int = Field(default=8, ge=1, le=64)
+    write_in_flight: int = Field(default=4, ge=1, le=64)
     api_key_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Client reason codes -> policy areas: a folder of YAML files, read and checked at start-up.
     mappings_dir: Path = DEFAULT_MAPPINGS

@@ -11,6 +11,13 @@ batches are already being written (up to ``in_flight`` at once, each on its own 
 requests arriving meanwhile gather into bigger batches. The insert is one prepared statement over
 arrays (``unnest``), so its cost does not depend on the batch size, and each event is serialised
 once: the broker gets the bytes, the ``payload`` column their inner JSON.
+
+Batches are small under a closed-loop load (two or three reports), so the cost per batch counts:
+the writer keeps the connections it writes on (taken from the engine's pool, at most
+``in_flight``, returned when one breaks) and runs its two statements on the driver directly.
+Checking a connection out of the pool and going through SQLAlchemy's execution path cost about
+three times the CPU of the transaction itself (measured: 475 us per three-row batch against
+160 us on a held connection).
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -65,25 +71,36 @@ class _Pending:
     )
 
 
+_TABLE = f"{reports.schema}.{reports.name}"
+COLUMNS = tuple(c.name for c in reports.columns)
+
+
 def _insert_sql() -> str:
     """``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING report_id``.
 
-    One array parameter per column: the statement text is the same for every batch size, so
-    the driver prepares it once per connection.
+    One array parameter per column (``$1`` is the first of ``COLUMNS``): the statement text is
+    the same for every batch size, so the driver prepares it once per connection.
     """
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    names = [c.name for c in reports.columns]
     arrays = []
-    for c in reports.columns:
+    for i, c in enumerate(reports.columns, start=1):
         # The payload travels as text and becomes JSONB in the database: no re-serialisation.
         kind = "TEXT" if c.name == "payload" else c.type.compile(dialect=dialect)
-        arrays.append(f"CAST(:{c.name} AS {kind}[])")
-    selected = ", ".join("payload::jsonb" if n == "payload" else n for n in names)
+        arrays.append(f"CAST(${i} AS {kind}[])")
+    selected = ", ".join("payload::jsonb" if n == "payload" else n for n in COLUMNS)
     return (
-        f"INSERT INTO {reports.schema}.{reports.name} ({', '.join(names)}) "
-        f"SELECT {selected} FROM unnest({', '.join(arrays)}) AS r({', '.join(names)}) "
+        f"INSERT INTO {_TABLE} ({', '.join(COLUMNS)}) "
+        f"SELECT {selected} FROM unnest({', '.join(arrays)}) AS r({', '.join(COLUMNS)}) "
         "ON CONFLICT DO NOTHING RETURNING report_id"
     )
+
+
+# The reports that earlier requests with the same idempotency keys created.
+_ORIGINALS_SQL = (
+    f"SELECT r.client_id, r.idempotency_key, r.report_id, r.received_at, r.status "
+    f"FROM {_TABLE} AS r JOIN unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) "
+    "AS k(client_id, idempotency_key) USING (client_id, idempotency_key)"
+)
 
 
 class ReportWriter:
@@ -108,8 +125,9 @@ class ReportWriter:
         self._flushes: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._insert = text(_insert_sql()).columns(reports.c.report_id)
-        self._columns = [c.name for c in reports.columns]
+        self._insert = _insert_sql()
+        # Connections kept between batches: at most ``in_flight``, one per batch in flight.
+        self._idle: list[AsyncConnection] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="report-writer")
@@ -123,6 +141,10 @@ class ReportWriter:
                 await self._task
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def submit(self, item: Outgoing, idempotency_key: str | None) -> Stored:
         """Store the row (and publish the event unless held); resolves when both are durable."""
@@ -164,24 +186,43 @@ class ReportWriter:
         finally:
             self._slots.release()
 
-    def _arrays(self, batch: Sequence[_Pending]) -> dict[str, list[Any]]:
+    @staticmethod
+    def _arrays(batch: Sequence[_Pending]) -> list[list[Any]]:
+        """One array per column of ``COLUMNS``, the insert's parameters in order."""
         # Rows in key order, so two batches holding the same idempotency keys lock them in the
         # same order and cannot deadlock.
         rows = sorted(batch, key=lambda p: (p.item.row["client_id"], p.idempotency_key or ""))
-        arrays: dict[str, list[Any]] = {name: [] for name in self._columns}
+        arrays: list[list[Any]] = [[] for _ in COLUMNS]
         for p in rows:
             row = p.item.row
-            for name, values in arrays.items():
+            for name, values in zip(COLUMNS, arrays, strict=True):
                 values.append(p.idempotency_key if name == "idempotency_key" else row[name])
         return arrays
 
+    async def _connection(self) -> AsyncConnection:
+        return self._idle.pop() if self._idle else await self.engine.connect()
+
     async def _flush(self, batch: list[_Pending]) -> None:
-        async with self.engine.begin() as conn:
-            inserted = set((await conn.execute(self._insert, self._arrays(batch))).scalars())
-            fresh = [p for p in batch if p.item.report_id in inserted]
-            dupes = [p for p in batch if p.item.report_id not in inserted]
-            originals = await self._originals(conn, dupes) if dupes else {}
-            await self._publish([p.item for p in fresh if p.item.publish])
+        conn = await self._connection()
+        try:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            async with driver.transaction():
+                inserted = {r[0] for r in await driver.fetch(self._insert, *self._arrays(batch))}
+                fresh = [p for p in batch if p.item.report_id in inserted]
+                dupes = [p for p in batch if p.item.report_id not in inserted]
+                originals = await self._originals(driver, dupes) if dupes else {}
+                await self._publish([p.item for p in fresh if p.item.publish])
+        except BaseException:
+            # The connection may be broken or mid-transaction: the pool gets it back to discard
+            # or reset, and the next batch takes another.
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+                await conn.close()
+            raise
+        if self._closing:
+            await conn.close()
+        else:
+            self._idle.append(conn)
         for p in fresh:
             row = p.item.row
             p.future.set_result(
@@ -194,23 +235,14 @@ class ReportWriter:
             else:
                 p.future.set_result(stored)
 
-    async def _originals(
-        self, conn: AsyncConnection, dupes: list[_Pending]
-    ) -> dict[tuple[str, str], Stored]:
+    @staticmethod
+    async def _originals(driver: Any, dupes: list[_Pending]) -> dict[tuple[str, str], Stored]:
         """The reports that earlier requests with the same idempotency keys created."""
-        keys = {(p.item.row["client_id"], p.idempotency_key) for p in dupes}
-        found = await conn.execute(
-            select(
-                reports.c.client_id,
-                reports.c.idempotency_key,
-                reports.c.report_id,
-                reports.c.received_at,
-                reports.c.status,
-            ).where(tuple_(reports.c.client_id, reports.c.idempotency_key).in_(keys))
-        )
+        keys = sorted({(p.item.row["client_id"], p.idempotency_key or "") for p in dupes})
+        found = await driver.fetch(_ORIGINALS_SQL, [k[0] for k in keys], [k[1] for k in keys])
         return {
-            (row.client_id, row.idempotency_key): Stored(
-                row.report_id, row.received_at, row.status, duplicate=True
+            (row["client_id"], row["idempotency_key"]): Stored(
+                row["report_id"], row["received_at"], row["status"], duplicate=True
             )
             for row in found
         }

@@ -31,7 +31,7 @@ class EventProducer:
             client_id=settings.kafka_client_id or f"tns-{settings.service_name}",
             acks="all",
             enable_idempotence=settings.kafka_enable_idempotence,
-            linger_ms=2,
+            linger_ms=settings.kafka_linger_ms,
             max_batch_size=256 * 1024,
             request_timeout_ms=15_000,
             max_request_size=MAX_REQUEST_BYTES,
