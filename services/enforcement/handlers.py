@@ -80,6 +80,9 @@ PRODUCER = "enforcement"
 # One array parameter instead of an IN list of the batch's ids: the statement compiles once.
 _UUIDS = ARRAY(UUID(as_uuid=True))
 SYSTEM = ("system", "enforcement")
+# Decisions planned between two hand-overs to the writer: PostgreSQL inserts one slice's rows
+# while the next slice is planned, instead of all of them after the whole batch is planned.
+PLAN_SLICE = 250
 # Sources with a notifier to tell the outcome to (Art. 16(5)); automated and internal have none.
 NOTIFIED_SOURCES = frozenset({Source.USER_NOTICE, Source.TRUSTED_FLAGGER, Source.AUTHORITY_ORDER})
 
@@ -209,15 +212,20 @@ class Enforcer:
         acting: list[DecisionMade] = [e for e in fresh if e.payload.appeal is None]
         if appeal_events:
             acting += await self._decide_appeals(conn, appeal_events, plan, weights)
-        # PostgreSQL takes the decisions while the batch is planned, and the other rows while
-        # its events are serialised and handed to the broker (acknowledged before the commit).
-        planned = asyncio.Event()
-        write = asyncio.create_task(self._write(conn, plan, planned))
+        # PostgreSQL takes the decisions while the batch is planned, each slice's rows while
+        # the next slice is planned, and the rest while the events are serialised and handed
+        # to the broker (acknowledged before the commit).
+        planned, progress = asyncio.Event(), asyncio.Event()
+        write = asyncio.create_task(self._write(conn, plan, planned, progress))
         try:
             await asyncio.sleep(0)  # the decisions' COPY is on its way
-            for event in acting:
+            for i, event in enumerate(acting, 1):
                 self._plan_decision(event, plan, weights)
+                if i % PLAN_SLICE == 0:
+                    progress.set()
+                    await asyncio.sleep(0)  # the writer sends what is planned so far
             planned.set()
+            progress.set()
             if ctx.publication is None:
                 await write
                 return plan.events
@@ -653,21 +661,41 @@ class Enforcer:
     # -- writing --------------------------------------------------------------------------
 
     async def _write(
-        self, conn: AsyncConnection, plan: BatchPlan, planned: asyncio.Event | None = None
+        self,
+        conn: AsyncConnection,
+        plan: BatchPlan,
+        planned: asyncio.Event,
+        progress: asyncio.Event,
     ) -> None:
-        """The batch's rows, one COPY per table; after the decisions, waits for ``planned``."""
+        """The batch's rows: the decisions first, then, each time the planner hands over
+        (``progress``) and once it is done (``planned``), what was planned since, one COPY per
+        table. Rows of one pass are those planned before it began, table after table, and the
+        audit entries after them in order, so the chain links up across passes."""
         await copy_rows(conn, decisions, plan.decision_rows)
-        if planned is not None:
-            await planned.wait()
-        for table, rows in (
+        tables = (
             (actions, plan.action_rows),
             (strikes, plan.strike_rows),
             (evidence, plan.evidence_rows),
             (legal_reports, plan.legal_rows),
             (statements_table, plan.statement_rows),
-        ):
-            await copy_rows(conn, table, rows)
-        await audit.append(conn, plan.audit, locked=True)
+        )
+        written = [0] * len(tables)
+        audited = 0
+        while True:
+            finished = planned.is_set()
+            ends = [len(rows) for _, rows in tables]
+            audit_end = len(plan.audit)
+            for (table, rows), start, end in zip(tables, written, ends, strict=True):
+                if end > start:
+                    await copy_rows(conn, table, rows[start:end])
+            written = ends
+            if audit_end > audited:
+                await audit.append(conn, plan.audit[audited:audit_end], locked=True)
+                audited = audit_end
+            if finished:
+                break
+            await progress.wait()
+            progress.clear()
         for key, n in plan.counts.items():
             if key[0] == "decision":
                 DECISIONS.labels(self.service, key[1], key[2]).inc(n)

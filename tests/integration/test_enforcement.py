@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.enforcement import handlers
 from services.enforcement.app import create_app
 from services.enforcement.models import api_keys
 from services.enforcement.settings import EnforcementSettings
@@ -176,3 +177,45 @@ async def test_checkpoints_are_stored_and_exported_by_command_and_api(
     )
     assert verdict["ok"] is True
     assert verdict["head_seq"] >= exported[-1]["head_seq"]
+
+
+async def test_a_batch_written_slice_by_slice_keeps_every_row_and_an_intact_chain(
+    kafka: EmbeddedKafka,
+    postgres: EmbeddedPostgres,
+    namespace: str,
+    db: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Slices of three: a batch of these decisions is written in several passes while planned
+    # (the first pass begins once the decisions' own COPY is back, long before the last slice).
+    monkeypatch.setattr(handlers, "PLAN_SLICE", 3)
+    N = 300
+    topics = Topics(namespace)
+    decisions = [make_decision() for _ in range(N)]
+    ids = [d.payload.decision_id for d in decisions]
+    # Produced before the app starts, so its first fetch holds many of them in one batch.
+    await produce_raw(
+        kafka.bootstrap_servers, topics.decisions, [(d.key(), d.to_bytes()) for d in decisions]
+    )
+    async with running(
+        create_app(EnforcementSettings(**service_env(kafka, postgres, namespace)))
+    ) as api:
+        api.headers.update(await auth(db, "audit:read"))
+        async with TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions:
+            await actions.wait_for(N)
+        async with db.connect() as conn:
+            counts = {
+                table: await conn.scalar(
+                    text(f"SELECT count(*) FROM enforcement.{table} WHERE decision_id = ANY(:ids)"),
+                    {"ids": ids},
+                )
+                for table in ("actions", "statements_of_reasons", "evidence", "audit_log")
+            }
+        verdict = (await api.get("/v1/audit/verify")).json()
+    assert counts == {
+        "actions": N,
+        "statements_of_reasons": N,
+        "evidence": N,
+        "audit_log": 2 * N,
+    }
+    assert verdict["ok"] is True
