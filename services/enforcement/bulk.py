@@ -39,8 +39,20 @@ async def copy_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str
             (*get_plain(row), *(orjson.dumps(row[c]).decode() for c in json_columns))
             for row in rows
         ]
+    await copy_records(conn, table, columns, records)
+
+
+async def copy_records(
+    conn: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    records: Sequence[tuple[Any, ...]],
+) -> None:
+    """Insert ``records`` (tuples in ``columns`` order, JSON as text) in one ``COPY``."""
+    if not records:
+        return
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(
-        table.name, schema_name=table.schema, columns=columns, records=records
+        table.name, schema_name=table.schema, columns=list(columns), records=records
     )
