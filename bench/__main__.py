@@ -47,7 +47,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
             print(
                 f"  {r['what'].split(' (')[0]}: n={d['n']} total={d['total_s']}s "
                 f"(start-up to first output {d['startup_s']}s, first->last {d['steady_s']}s, "
-                f"steady {d['steady_rate_per_s']}/s)"
+                f"steady {d['steady_rate_per_s']}/s, CPU {d['cpu_us_per_message']} us per message)"
             )
 
 

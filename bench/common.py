@@ -52,6 +52,9 @@ class Timed:
     total_s: float
     startup_s: float  # from start until the first output record
     steady_s: float  # from first to last output record
+    # CPU time of the measured process over the timed window, per message: steadier than the
+    # rates on a noisy machine, and what capacity planning needs.
+    cpu_us_per_message: float = float("nan")
 
     @property
     def rate(self) -> float:
@@ -69,6 +72,7 @@ class Timed:
             "steady_s": round(self.steady_s, 3),
             "rate_per_s": round(self.rate, 1),
             "steady_rate_per_s": round(self.steady_rate, 1),
+            "cpu_us_per_message": round(self.cpu_us_per_message, 1),
         }
 
 
@@ -169,6 +173,8 @@ async def timed_process(
         stderr=asyncio.subprocess.DEVNULL,
     )
     memory: dict[str, float] = {}
+    cpu: list[tuple[float, float]] = []  # (monotonic time, CPU seconds of the process)
+    sampler = asyncio.create_task(_sample_cpu(proc.pid, cpu))
     try:
         started = time.monotonic()
         async with Marks(bootstrap, out_topic, [warmup, warmup + n]) as marks:
@@ -179,5 +185,32 @@ async def timed_process(
             "peak_rss_mib": _status_kib(proc.pid, "VmHWM") / 1024,
         }
     finally:
+        sampler.cancel()
         await _stop(proc)
-    return Timed(n=n, total_s=end - ready, startup_s=ready - started, steady_s=end - ready), memory
+    used = _cpu_at(cpu, end) - _cpu_at(cpu, ready)
+    return Timed(
+        n=n,
+        total_s=end - ready,
+        startup_s=ready - started,
+        steady_s=end - ready,
+        cpu_us_per_message=used / n * 1e6,
+    ), memory
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _sample_cpu(pid: int, into: list[tuple[float, float]]) -> None:
+    with contextlib.suppress(OSError):
+        while True:
+            into.append((time.monotonic(), _cpu_seconds(pid)))
+            await asyncio.sleep(0.02)
+
+
+def _cpu_at(samples: list[tuple[float, float]], at: float) -> float:
+    """The process's CPU seconds at ``at``, from the last sample taken by then."""
+    before = [c for t, c in samples if t <= at]
+    return before[-1] if before else float("nan")
