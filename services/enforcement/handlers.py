@@ -83,6 +83,9 @@ SYSTEM = ("system", "enforcement")
 # Decisions planned between two hand-overs to the writer: PostgreSQL inserts one slice's rows
 # while the next slice is planned, instead of all of them after the whole batch is planned.
 PLAN_SLICE = 250
+# The writer moves one step (one COPY) each time the planner lets it run: often enough that it
+# keeps up with the slices.
+PLAN_YIELD = 25
 # Sources with a notifier to tell the outcome to (Art. 16(5)); automated and internal have none.
 NOTIFIED_SOURCES = frozenset({Source.USER_NOTICE, Source.TRUSTED_FLAGGER, Source.AUTHORITY_ORDER})
 
@@ -222,8 +225,9 @@ class Enforcer:
             for i, event in enumerate(acting, 1):
                 self._plan_decision(event, plan, weights)
                 if i % PLAN_SLICE == 0:
-                    progress.set()
-                    await asyncio.sleep(0)  # the writer sends what is planned so far
+                    progress.set()  # the writer takes what is planned so far
+                if i % PLAN_YIELD == 0:
+                    await asyncio.sleep(0)  # one step of the writer: its next COPY
             planned.set()
             progress.set()
             if ctx.publication is None:
