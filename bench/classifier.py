@@ -244,14 +244,14 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         },
         {
             "section": "classifier",
-            "what": "classifier RSS after the run, MiB (its own process)",
+            "what": "classifier RSS after the run, MiB (its processes together)",
             "value": round(memory.get("rss_mib", float("nan")), 1),
             "target": f"<= {TARGET_RSS_MIB:.0f}",
             "pass": memory.get("rss_mib", float("inf")) <= TARGET_RSS_MIB,
         },
         {
             "section": "classifier",
-            "what": "classifier peak RSS, MiB (its own process)",
+            "what": "classifier peak RSS, MiB (sum of its processes' peaks)",
             "value": round(memory.get("peak_rss_mib", float("nan")), 1),
             "target": "(info)",
             "pass": None,

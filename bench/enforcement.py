@@ -76,7 +76,7 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         },
         {
             "section": "enforcement",
-            "what": "enforcement RSS after the run, MiB (its own process)",
+            "what": "enforcement RSS after the run, MiB (its processes together)",
             "value": round(memory.get("rss_mib", float("nan")), 1),
             "target": f"<= {TARGET_RSS_MIB:.0f}",
             "pass": memory.get("rss_mib", float("inf")) <= TARGET_RSS_MIB,
