@@ -190,8 +190,7 @@ async def timed_process(
         async with Marks(bootstrap, out_topic, [warmup, warmup + n]) as marks:
             await marks.wait(timeout=max(180.0, n / 100))
             ready, end = marks.marks[warmup], marks.marks[warmup + n]
-        # With the processes it started (the classifier's signal process): the service's
-        # memory is theirs too.
+        # With any processes the service started: their memory is the service's too.
         family = _family(proc.pid)
         memory = {
             "rss_mib": sum(_status_kib(pid, "VmRSS") for pid in family) / 1024,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
@@ -80,8 +80,6 @@ class EventProducer:
         return True
 
 
-# A message ready to go: topic, key, value, and the event id it carries (if any).
-Record = tuple[str, bytes, bytes, uuid.UUID | None]
 # Events serialised and queued between two chances for other tasks to run.
 YIELD_EVERY = 100
 
@@ -102,7 +100,7 @@ class Publication:
     def __init__(self, producer: EventProducer, acked: set[uuid.UUID] | None = None) -> None:
         self._producer = producer
         self._acked = acked
-        self._pending: list[tuple[asyncio.Future[object], list[uuid.UUID | None]]] = []
+        self._pending: list[tuple[asyncio.Future[object], list[uuid.UUID]]] = []
         self._counts: dict[str, int] = {}
         self._error: BaseException | None = None
 
@@ -110,29 +108,23 @@ class Publication:
         """Queue the events (those not acknowledged before); never waits for the broker."""
         acked = self._acked
         topics = self._producer.topics
-        await self.send_serialised(
-            (topics.for_event(e), e.key(), e.to_bytes(), e.event_id)
-            for e in events
-            if acked is None or e.event_id not in acked
-        )
-
-    async def send_serialised(self, records: Iterable[Record]) -> None:
-        """Queue ``(topic, key, value, event id or None)`` records already serialised."""
         client = self._producer._producer
         limit = self._producer.max_request_size
         partitions: dict[str, list[int]] = {}
         hashes: dict[bytes, int] = {}
-        open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[uuid.UUID | None]]] = {}
+        open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[uuid.UUID]]] = {}
+        todo = [e for e in events if acked is None or e.event_id not in acked]
         try:
-            for i, (topic, key, value, ident) in enumerate(records):
+            for i, event in enumerate(todo):
                 if i % YIELD_EVERY == YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let the batch's other tasks (its writes) go on
+                topic, key, value = topics.for_event(event), event.key(), event.to_bytes()
                 known = partitions.get(topic)
                 if known is None:
                     known = partitions[topic] = sorted(await client.partitions_for(topic))
                 if len(key) + len(value) > limit:
                     raise MessageSizeTooLargeError(
-                        f"{topic}: a message of {len(value)} bytes ({ident}), over the "
+                        f"{topic}: a message of {len(value)} bytes ({event.event_id}), over the "
                         f"{limit} bytes of one request"
                     )
                 hashed = hashes.get(key)
@@ -147,7 +139,7 @@ class Publication:
                     batch = open_batches[slot] = (client.create_batch(), [])
                     if batch[0].append(key=key, value=value, timestamp=None) is None:
                         raise MessageSizeTooLargeError(f"{topic}: a message no batch takes")
-                batch[1].append(ident)
+                batch[1].append(event.event_id)
         except Exception as exc:  # e.g. a message over the size limit: the rest still count
             self._error = self._error or exc
         for slot, (builder, queued) in open_batches.items():
@@ -157,7 +149,7 @@ class Publication:
                 self._error = self._error or exc
 
     async def _submit(
-        self, slot: tuple[str, int], builder: BatchBuilder, queued: list[uuid.UUID | None]
+        self, slot: tuple[str, int], builder: BatchBuilder, queued: list[uuid.UUID]
     ) -> None:
         topic, partition = slot
         future = await self._producer._producer.send_batch(builder, topic, partition=partition)
@@ -173,7 +165,7 @@ class Publication:
             if isinstance(result, BaseException):
                 continue
             if self._acked is not None:
-                self._acked.update(i for i in queued if i is not None)
+                self._acked.update(queued)
         if self._error is not None:
             failures.append(self._error)
             self._error = None
