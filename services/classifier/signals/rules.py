@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import re2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,6 +15,9 @@ from shared.taxonomy import PolicyArea
 from shared.text import fold
 
 RESULT_CACHE_SIZE = 10_000
+# Python constructs that RE2 parses differently (``\d`` and ``\s`` are ASCII-only there,
+# ``[:alpha:]`` is a class, ``{,n}`` a literal): a pattern holding one is never prefiltered.
+_UNFILTERABLE = (r"\d", r"\s", "[:", "{,")
 
 
 class RuleSpec(BaseModel):
@@ -65,6 +69,47 @@ class _CompiledRule:
     regex: re.Pattern[str]
 
 
+class _Prefilter:
+    """Which rules can match a text, from the literal strings each rule's pattern requires.
+
+    RE2's ``FilteredRE2`` reduces every pattern to the literals any match must contain (an
+    "idiot" or a "moron" keyword rule; a threat pattern needs "kill" or "hurt" or ...) and
+    finds them all in one pass over the text. Only the rules it names are then searched with
+    Python's ``re``, so matches and their text are exactly those of ``re``: the prefilter only
+    skips rules that cannot match. A pattern RE2 cannot parse, or parses differently from
+    ``re`` (see ``_UNFILTERABLE``), is searched on every text.
+    """
+
+    def __init__(self, patterns: list[str]) -> None:
+        options = re2.Options()
+        options.log_errors = False
+        self._filter: re2.Filter | None = re2.Filter()
+        self._rule_of: list[int] = []  # filter index -> rule index
+        self.always: list[int] = []
+        for i, pattern in enumerate(patterns):
+            if any(s in pattern for s in _UNFILTERABLE):
+                self.always.append(i)
+                continue
+            try:
+                self._filter.Add(pattern, options)
+            except re2.error:
+                self.always.append(i)
+                continue
+            self._rule_of.append(i)
+        if self._rule_of:
+            self._filter.Compile()
+        else:
+            self._filter = None
+
+    def candidates(self, text: str) -> list[int]:
+        """Indices of the filtered rules that may match ``text`` (``always`` not included)."""
+        if self._filter is None:
+            return []
+        # Bytes, because a lone surrogate cannot be encoded strictly; it matches no literal.
+        found = self._filter.Match(text.encode("utf-8", "surrogatepass"), potential=True)
+        return [self._rule_of[i] for i in found] if found else []
+
+
 class RuleSignal:
     """Rules matched on the case-folded normalised text and on the folded text.
 
@@ -85,23 +130,30 @@ class RuleSignal:
             parts += spec.patterns
             regex = re.compile("|".join(f"(?:{p})" for p in parts))
             self._rules.append(_CompiledRule(spec, regex))
-        # Every rule in one alternation: most texts match no rule at all, and one search of
-        # the combined pattern settles that for far less than one search per rule. A text it
-        # matches is then searched rule by rule (matches of different rules may overlap).
-        self._any = re.compile("|".join(f"(?:{r.regex.pattern})" for r in self._rules))
+        # Most texts match no rule: the prefilter settles that, and names the few rules worth
+        # searching on the others, in one pass over the text.
+        self._prefilter = _Prefilter([r.regex.pattern for r in self._rules])
         # The same few words match again and again: results are frozen, so one per rule and
         # matched text is shared (a plain dict, emptied when full).
         self._results: dict[tuple[str, str], SignalResult] = {}
 
     def score(self, reports: list[Report]) -> list[list[SignalResult]]:
         out: list[list[SignalResult]] = []
+        prefilter, rules, always = self._prefilter, self._rules, self._prefilter.always
         for report in reports:
             folded = report.folded_text
             plain = report.normalised_text.casefold()
             texts = (folded,) if plain == folded else (folded, plain)
+            found = prefilter.candidates(folded)
+            if len(texts) == 2:
+                found += prefilter.candidates(plain)
+            if always:
+                found += always
             results: list[SignalResult] = []
-            if any(self._any.search(text) is not None for text in texts):
-                for rule in self._rules:
+            if found:
+                # In file order, each rule once: the order results are recorded in.
+                for i in sorted(set(found)) if len(found) > 1 else found:
+                    rule = rules[i]
                     for text in texts:
                         m = rule.regex.search(text)
                         if m is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 from services.classifier.app import build_handler, build_signals
 from services.classifier.handlers import ClassifyHandler
@@ -12,6 +13,7 @@ from services.classifier.settings import ClassifierSettings
 from services.classifier.signals import RuleFile, RuleSignal, Signal, SignalRunner
 from shared.events import Classification, Report, SignalResult
 from shared.taxonomy import PolicyArea
+from bench.classifier import make_texts
 from tests.factories import make_received, make_report
 
 SETTINGS = ClassifierSettings()
@@ -150,6 +152,52 @@ def test_rule_file_keywords_are_folded_like_the_text() -> None:
     signal = RuleSignal(rules)
     hit, miss = signal.score([make_report("this has unicode in it"), make_report("nothing")])
     assert [r.name for r in hit] == ["rule:x"] and miss == []
+
+
+def _rule_file(*rules: dict[str, object]) -> RuleFile:
+    return RuleFile.model_validate(
+        {"version": "t-1", "rules": [{"policy_area": "spam", "weight": 0.5, **r} for r in rules]}
+    )
+
+
+def test_rules_re_parses_differently_from_the_prefilter_still_fire() -> None:
+    # \d matches any decimal digit in Python (RE2's is ASCII only), {,2} is a quantifier in
+    # Python (a literal in RE2), and RE2 has no look-behind: each must still match as in re.
+    signal = RuleSignal(
+        _rule_file(
+            {"id": "order", "patterns": [r"\border \d+"]},
+            {"id": "upto", "patterns": [r"\bzq{,2}x\b"]},
+            {"id": "behind", "patterns": [r"(?<=pay )now\b"]},
+        )
+    )
+    texts = ["order \u0663\u0663 shipped", "zx marks it", "pay now please", "nothing here"]
+    fired = [[r.name for r in rs] for rs in signal.score([make_report(t) for t in texts])]
+    assert fired == [["rule:order"], ["rule:upto"], ["rule:behind"], []]
+
+
+def test_rule_prefilter_skips_only_rules_that_cannot_match(monkeypatch: Any) -> None:
+    from services.classifier.signals import rules as rules_module
+    from services.classifier.signals.rules import load_rule_file
+
+    rule_file = load_rule_file(rules_module.Path(SETTINGS.rules_path))
+    texts = [
+        *make_texts(400),
+        "you are a 1d10t and a m0r0n",
+        "i\u200bd\u200bi\u200bo\u200bt",
+        "I'm going to hurt you",
+        "we\u2019ll find you and beat you",
+        "how old are you? send me a pic",
+        "verify your account now",
+        "idiotés et imbéciles",
+        "",
+    ]
+    reports = [make_report(t) for t in texts]
+    prefiltered = RuleSignal(rule_file).score(reports)
+    # The same rules with every pattern searched on every text.
+    monkeypatch.setattr(rules_module, "_UNFILTERABLE", ("",))
+    searched = RuleSignal(rule_file).score(reports)
+    assert prefiltered == searched
+    assert sum(map(len, searched)) > 150
 
 
 class _Hung:
