@@ -46,10 +46,12 @@ PRUNE_INTERVAL_SECONDS = 3600.0
 
 def build_signals(settings: ClassifierSettings, banks: BankStore | None = None) -> list[Signal]:
     """The default signal set; a bad rules, URL or model file stops start-up with the reason."""
+    # The spam model first: an ONNX model runs without holding the GIL, so the batch's context
+    # queries on the event loop overlap it rather than wait for the Python signals.
     return [
+        TextModelSignal(load_model(settings.spam_model_path), settings.spam_threshold),
         RuleSignal(load_rule_file(settings.rules_path)),
         ProfanitySignal(settings.profanity_threshold),
-        TextModelSignal(load_model(settings.spam_model_path), settings.spam_threshold),
         UrlSignal(load_url_config(settings.url_config_path)),
         HashSignal(banks or BankStore(), settings.pdq_distance_threshold),
     ]

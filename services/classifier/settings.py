@@ -9,7 +9,7 @@ from shared.config import ServiceSettings
 PACKAGE = Path(__file__).parent
 DEFAULT_RULES = PACKAGE / "rules" / "default.yaml"
 DEFAULT_URL_CONFIG = PACKAGE / "data" / "urls.yaml"
-DEFAULT_SPAM_MODEL = PACKAGE / "model_files" / "spam.joblib"
+DEFAULT_SPAM_MODEL = PACKAGE / "model_files" / "spam.onnx"
 DEFAULT_CALIBRATION = PACKAGE / "data" / "calibration.json"
 
 
