@@ -7,13 +7,13 @@ import threading
 import time
 from typing import Any
 
+from bench.classifier import make_texts
 from services.classifier.app import build_handler, build_signals
 from services.classifier.handlers import ClassifyHandler
 from services.classifier.settings import ClassifierSettings
 from services.classifier.signals import RuleFile, RuleSignal, Signal, SignalRunner
 from shared.events import Classification, Report, SignalResult
 from shared.taxonomy import PolicyArea
-from bench.classifier import make_texts
 from tests.factories import make_received, make_report
 
 SETTINGS = ClassifierSettings()
