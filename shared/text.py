@@ -379,6 +379,27 @@ def canonicalise_url(raw: str) -> CanonicalUrl | None:
     )
 
 
+# The same links come back in report after report (a campaign, a viral post), and
+# canonicalising one (refang, IDNA, public-suffix lookup) costs more than the rest of a notice.
+# Results are immutable, so one copy serves every report.
+canonical_url = functools.lru_cache(maxsize=16_384)(canonicalise_url)
+
+
+def report_urls(given: list[str], normalised: str) -> tuple[list[str], list[str]]:
+    """A report's URLs: the canonical form of those given with it and of those in its
+    normalised text, once each in order of first appearance; and those of them whose host
+    was punycode. Intake computes them once; the classifier reads ``Report.urls``."""
+    urls: list[str] = []
+    flagged: list[str] = []
+    for raw in [*given, *extract_urls(normalised)]:
+        canonical = canonical_url(raw)
+        if canonical is not None and canonical.url not in urls:
+            urls.append(canonical.url)
+            if canonical.is_punycode:
+                flagged.append(canonical.url)
+    return urls, flagged
+
+
 def fingerprint(
     *, subject_type: str, subject_id: str | None, content: str | None, urls: list[str]
 ) -> str:

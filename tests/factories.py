@@ -25,7 +25,7 @@ from shared.events import (
     utcnow,
 )
 from shared.taxonomy import PolicyArea, dsa_category
-from shared.text import fold, normalise
+from shared.text import fold, normalise, report_urls
 
 
 def make_report(text: str = "hello there", **overrides: Any) -> Report:
@@ -51,6 +51,9 @@ def make_report(text: str = "hello there", **overrides: Any) -> Report:
         "fingerprint": "f" * 64,
     }
     values.update(overrides)
+    # As intake does: the URLs given with the notice and those in its text.
+    values["urls"], flagged = report_urls(values.get("urls", []), values["normalised_text"])
+    values.setdefault("urls_flagged", flagged)
     return Report(**values)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,12 +22,7 @@ from services.intake.writer import Outgoing
 from shared.apikeys import Principal
 from shared.events import Media, Report, ReportReceived, Source, Subject, utcnow
 from shared.taxonomy import DsaCategory, PolicyArea, dsa_category
-from shared.text import canonicalise_url, extract_urls, fingerprint, fold, normalise
-
-# The same links come back in report after report (a campaign, a viral post), and canonicalising
-# one (refang, IDNA, public-suffix lookup) costs more than the rest of a notice. Results are
-# immutable, so one copy serves every request.
-_canonical_url = functools.lru_cache(maxsize=4096)(canonicalise_url)
+from shared.text import fingerprint, fold, normalise, report_urls
 
 
 class InvalidFieldError(ValueError):
@@ -242,14 +236,7 @@ def _report(
     s = body.subject
     text = s.text
     normalised = normalise(text) if text else ""
-    urls: list[str] = []
-    flagged: list[str] = []
-    for raw in [*s.urls, *extract_urls(normalised)]:
-        canonical = _canonical_url(raw)
-        if canonical is not None and canonical.url not in urls:
-            urls.append(canonical.url)
-            if canonical.is_punycode:
-                flagged.append(canonical.url)
+    urls, flagged = report_urls(s.urls, normalised)
     # Assembled without validating again: every value comes from the validated notice or was
     # computed here with its declared type (the classifier validates the event it reads).
     subject = Subject.unchecked(

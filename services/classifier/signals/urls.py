@@ -8,7 +8,6 @@ producer are covered. Suffixes come from the list shipped inside ``tldextract`` 
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from pathlib import Path
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import Report, SignalResult
 from shared.taxonomy import PolicyArea
-from shared.text import CanonicalUrl, canonicalise_url, extract_urls, fold
+from shared.text import CanonicalUrl, canonical_url, fold
 
 FINDINGS_CACHE_SIZE = 50_000
 FINDINGS = (
@@ -104,11 +103,6 @@ def _scripts(label: str) -> set[str]:
     return out
 
 
-@functools.lru_cache(maxsize=65_536)
-def _canonical(url: str) -> CanonicalUrl | None:
-    return canonicalise_url(url)
-
-
 class UrlSignal:
     """One result per kind of finding per report, naming the host that caused it."""
 
@@ -131,13 +125,10 @@ class UrlSignal:
         self._cache: dict[tuple[str, bool], dict[str, str]] = {}
 
     def urls_of(self, report: Report) -> list[CanonicalUrl]:
-        raw = list(report.urls)
-        text = report.text or report.normalised_text
-        if text and ("." in text or "://" in text):
-            raw += extract_urls(text)
+        """The report's URLs, as intake extracted and canonicalised them (``report_urls``)."""
         seen: dict[str, CanonicalUrl] = {}
-        for u in raw:
-            c = _canonical(u)
+        for u in report.urls:
+            c = canonical_url(u)
             if c is not None and c.url not in seen:
                 seen[c.url] = c
         return list(seen.values())

@@ -179,7 +179,7 @@ def test_rule_prefilter_skips_only_rules_that_cannot_match(monkeypatch: Any) -> 
     from services.classifier.signals import rules as rules_module
     from services.classifier.signals.rules import load_rule_file
 
-    rule_file = load_rule_file(rules_module.Path(SETTINGS.rules_path))
+    rule_file = load_rule_file(SETTINGS.rules_path)
     texts = [
         *make_texts(400),
         "you are a 1d10t and a m0r0n",
