@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.sparse import csr_matrix
 
 from services.classifier.ml import TextModel
 from shared.events import Report, SignalResult
@@ -29,16 +31,23 @@ _PROBES = (
     "you are a worthless idiot",
     "thanks for the recipe, it turned out great",
     "shut up you stupid piece of trash",
+    "THE Idiot is an IDIOT, the idiot! Is it not? a b c",
+    "tête à tête, ça va? Straße, дурак, you_are_2 dumb4u",
     "",
 )
 
 
 def _linear_profanity(vectorizer: Any, model: Any) -> Probabilities | None:
-    """The library's calibrated SVM ensemble as one sparse product, or None if it is not one.
+    """The library's model as one sparse product over its vocabulary, or None if it is not
+    one of the shape this reproduces.
 
-    ``CalibratedClassifierCV`` averages, over its folds, a sigmoid of each fold's linear SVM
-    decision; scikit-learn does that fold by fold with per-call checks that cost more than the
-    arithmetic. Stacking the folds' weights gives every report's decisions in one product.
+    The library is a TF-IDF of lower-cased words (no n-grams, L2-normalised) under
+    ``CalibratedClassifierCV``, which averages, over its folds, a sigmoid of each fold's linear
+    SVM decision. scikit-learn runs the vectorizer's per-word generators and the folds one by
+    one with per-call checks that cost more than the arithmetic. Here each text's words are
+    looked up in the vocabulary directly (it holds no stop words, so skipping words it does not
+    know drops them as the vectorizer does) and the stacked folds' weights give every report's
+    decisions in one product.
     """
     try:
         folds = model.calibrated_classifiers_
@@ -48,11 +57,47 @@ def _linear_profanity(vectorizer: Any, model: Any) -> Probabilities | None:
         intercepts = np.array([f.estimator.intercept_[0] for f in folds])
         slopes = np.array([f.calibrators[0].a_ for f in folds])
         offsets = np.array([f.calibrators[0].b_ for f in folds])
+        p = vectorizer.get_params()
+        vocabulary: dict[str, int] = vectorizer.vocabulary_
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        stop = vectorizer.get_stop_words() or frozenset()
     except (AttributeError, IndexError, ValueError):
         return None
+    plain = (
+        p.get("analyzer") == "word"
+        and p.get("ngram_range") == (1, 1)
+        and p.get("lowercase") is True
+        and p.get("preprocessor") is None
+        and p.get("tokenizer") is None
+        and p.get("strip_accents") is None
+        and p.get("norm") == "l2"
+        and p.get("use_idf") is True
+        and not p.get("binary")
+        and not p.get("sublinear_tf")
+        and not (stop & vocabulary.keys())
+        and weights.shape[0] == len(vocabulary) == len(idf)
+    )
+    if not plain:
+        return None
+    words = re.compile(p["token_pattern"])
+    width = len(vocabulary)
 
     def predict(texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        decisions = vectorizer.transform(texts) @ weights + intercepts
+        get = vocabulary.get
+        indices: list[int] = []
+        indptr = [0]
+        for text in texts:
+            indices += [j for w in words.findall(text.lower()) if (j := get(w)) is not None]
+            indptr.append(len(indices))
+        n = len(texts)
+        cols = np.asarray(indices, dtype=np.intp)
+        # Each occurrence weighs its word's idf, so summing duplicates gives count x idf.
+        x = csr_matrix((idf[cols], cols, np.asarray(indptr)), shape=(n, width))
+        x.sum_duplicates()
+        rows = np.repeat(np.arange(n), np.diff(x.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=x.data**2, minlength=n))
+        norms[norms == 0] = 1.0
+        decisions = (x @ weights) / norms[:, None] + intercepts
         # sigmoid(-z) written with tanh, which cannot overflow.
         z = slopes * decisions + offsets
         probs: npt.NDArray[np.float64] = (0.5 * (1.0 - np.tanh(0.5 * z))).mean(axis=1)

@@ -6,9 +6,9 @@ import numpy as np
 import profanity_check
 
 from services.classifier.app import build_handler
-from services.classifier.settings import ClassifierSettings
+from services.classifier.settings import PACKAGE, ClassifierSettings
 from services.classifier.signals.text_models import ProfanitySignal
-from services.classifier.training import report_for
+from services.classifier.training import read_rows, report_for
 from shared.events import ReportClassified
 from shared.taxonomy import PolicyArea
 
@@ -33,8 +33,19 @@ def test_every_classified_event_validates_against_the_contract_unchanged() -> No
 
 
 def test_the_profanity_signal_scores_exactly_like_the_library() -> None:
-    texts = [*TEXTS, "shut up you stupid piece of trash", "nobody likes you, kys loser"]
+    texts = [
+        *TEXTS,
+        "shut up you stupid piece of trash",
+        "nobody likes you, kys loser",
+        "THE Idiot is an IDIOT, the idiot!",
+        "t\u00eate \u00e0 t\u00eate, \u00e7a va? \u0434\u0443\u0440\u0430\u043a you_are_2 dumb4u",
+        "",
+        "the and of it",
+        *(row.text for row in read_rows(PACKAGE / "data" / "eval.csv")),
+    ]
     signal = ProfanitySignal(threshold=0.5)
+    # The signal's own product, not the library's function it falls back to.
+    assert signal._predict is not profanity_check.predict_prob
     ours = signal._predict(texts)
     theirs = profanity_check.predict_prob(texts)
     assert np.allclose(ours, theirs, rtol=0, atol=1e-9)
