@@ -38,15 +38,18 @@ def context_multiplier(context: ReportContext, area: PolicyArea, reported: Polic
       x1.1 once for any other area;
     the product bounded to ``MULTIPLIER_RANGE``.
     """
+    # Each factor is skipped when it is 1 (most reports: a new reporter, no history).
     r = context.reporter_reputation
-    m = min(max((r / (1 - r)) ** 0.5 if r < 1 else 2.0, 0.5), 2.0)
+    m = 1.0 if r == 0.5 else min(max((r / (1 - r)) ** 0.5 if r < 1 else 2.0, 0.5), 2.0)
     if context.trusted_flagger and area == reported:
         m *= 2.0
-    m *= 1 + 0.25 * min(max(context.distinct_reporters - 1, 0), 8)
-    same = sum(1 for p in context.prior_actions if p.policy_area == area)
-    m *= 1.5 ** min(same, 2)
-    if len(context.prior_actions) > same:
-        m *= 1.1
+    if context.distinct_reporters > 1:
+        m *= 1 + 0.25 * min(context.distinct_reporters - 1, 8)
+    if prior := context.prior_actions:
+        same = sum(1 for p in prior if p.policy_area == area)
+        m *= 1.5 ** min(same, 2)
+        if len(prior) > same:
+            m *= 1.1
     lo, hi = MULTIPLIER_RANGE
     return min(max(m, lo), hi)
 
@@ -117,6 +120,8 @@ def combine(
             scores[PolicyArea.CHILD_SAFETY], CHILD_SAFETY_MATCH_SCORE
         )
         top_area, top_score = PolicyArea.CHILD_SAFETY, scores[PolicyArea.CHILD_SAFETY]
+    elif len(scores) == 1:
+        ((top_area, top_score),) = scores.items()
     else:
         top_area, top_score = max(
             scores.items(), key=lambda kv: (kv[1], kv[0] == report.policy_area)
