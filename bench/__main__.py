@@ -48,6 +48,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
                 f"  {r['what'].split(' (')[0]}: n={d['n']} total={d['total_s']}s "
                 f"(start-up to first output {d['startup_s']}s, first->last {d['steady_s']}s, "
                 f"steady {d['steady_rate_per_s']}/s, CPU {d['cpu_us_per_message']} us per message)"
+                + (f"; every round: {d['rounds_per_s']} /s" if "rounds_per_s" in d else "")
             )
 
 

@@ -6,6 +6,11 @@ groups. The input (warm-up + n reports) is on the topic before either starts; ea
 the moment its warm-up output is complete to the moment all n more are out, so start-up, model
 loading and the consumer-group join are not counted. The classifier's resident memory is read
 from ``/proc/<pid>/status`` of its process after the run.
+
+The two are measured ``ROUNDS`` times, alternately (classifier, pass-through, classifier, ...),
+each round on fresh input, and each is reported by its best round: on a shared machine noise
+only ever slows a run down, and alternating keeps a slow spell from landing on one side only.
+Every round's rate is in the details.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import new_namespace, produce, timed_process
+from bench.common import Timed, new_namespace, produce, timed_process
 from services.classifier.app import MIGRATIONS
 from services.classifier.models import SCHEMA, bank_hashes, hash_banks
 from services.classifier.settings import ClassifierSettings
@@ -192,48 +197,56 @@ async def _seed_bank(env: dict[str, Any]) -> None:
 TARGET_RATE = 5_000.0
 TARGET_RATIO = 0.5
 TARGET_RSS_MIB = 600.0
+ROUNDS = 2
 
 
 async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
     warmup = max(warmup, 1)
     bootstrap = env["kafka_bootstrap_servers"]
-    ns = new_namespace("c")
-    topics = Topics(ns)
     await _seed_bank(env)
-    await produce(bootstrap, topics.reports_received, make_events(warmup + n))
-
-    clf, memory = await timed_process(
-        {**env, "topic_namespace": ns},
-        ["services.classifier", "serve"],
-        topics.reports_classified,
-        warmup=warmup,
-        n=n,
-    )
-    out_ns = new_namespace("p")
-    ref, _ = await timed_process(
-        {**env, "topic_namespace": out_ns, "service_name": "passthrough"},
-        ["bench.classifier", "passthrough", topics.reports_received],
-        Topics(out_ns).reports_classified,
-        warmup=warmup,
-        n=n,
-    )
+    clfs: list[Timed] = []
+    refs: list[Timed] = []
+    memory: dict[str, float] = {}
+    for round_ in range(ROUNDS):
+        ns = new_namespace("c")
+        topics = Topics(ns)
+        await produce(bootstrap, topics.reports_received, make_events(warmup + n, seed=7 + round_))
+        clf, used = await timed_process(
+            {**env, "topic_namespace": ns},
+            ["services.classifier", "serve"],
+            topics.reports_classified,
+            warmup=warmup,
+            n=n,
+        )
+        clfs.append(clf)
+        memory = max(memory, used, key=lambda m: m.get("rss_mib", 0.0))
+        out_ns = new_namespace("p")
+        ref, _ = await timed_process(
+            {**env, "topic_namespace": out_ns, "service_name": "passthrough"},
+            ["bench.classifier", "passthrough", topics.reports_received],
+            Topics(out_ns).reports_classified,
+            warmup=warmup,
+            n=n,
+        )
+        refs.append(ref)
+    clf, ref = max(clfs, key=lambda t: t.rate), max(refs, key=lambda t: t.rate)
     ratio = clf.rate / ref.rate
     return [
         {
             "section": "classifier",
-            "what": "classifier throughput (reports/s)",
+            "what": f"classifier throughput (reports/s, best of {ROUNDS})",
             "value": round(clf.rate, 1),
             "target": f">= {TARGET_RATE:.0f}",
             "pass": clf.rate >= TARGET_RATE,
-            "detail": clf.as_dict(),
+            "detail": {**clf.as_dict(), "rounds_per_s": [round(t.rate, 1) for t in clfs]},
         },
         {
             "section": "classifier",
-            "what": "pass-through reference (reports/s)",
+            "what": f"pass-through reference (reports/s, best of {ROUNDS})",
             "value": round(ref.rate, 1),
             "target": "(reference)",
             "pass": None,
-            "detail": ref.as_dict(),
+            "detail": {**ref.as_dict(), "rounds_per_s": [round(t.rate, 1) for t in refs]},
         },
         {
             "section": "classifier",
@@ -244,7 +257,7 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         },
         {
             "section": "classifier",
-            "what": "classifier RSS after the run, MiB (its processes together)",
+            "what": "classifier RSS after the run, MiB (its processes together, highest round)",
             "value": round(memory.get("rss_mib", float("nan")), 1),
             "target": f"<= {TARGET_RSS_MIB:.0f}",
             "pass": memory.get("rss_mib", float("inf")) <= TARGET_RSS_MIB,
