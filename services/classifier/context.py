@@ -151,16 +151,19 @@ async def load_context(
     # Most reports of a batch share a context (a new reporter, no history): each distinct
     # one is validated once and shared, as the model is frozen.
     shared: dict[tuple[int, int, bool, int], ReportContext] = {}
+    history_known = bool(by_subject or by_owner)
     for r in reports:
         notices, actioned = stats.get(r.reporter_id or "", (0, 0))
         trusted = r.source is Source.TRUSTED_FLAGGER
-        distinct = max(1, velocity.get(r.subject.subject_id, 0))
+        subject = r.subject
+        distinct = max(1, velocity.get(subject.subject_id, 0))
         seen: dict[tuple[ActionType, PolicyArea, object], PriorAction] = {}
-        for prior in [
-            *by_subject.get(r.subject.subject_id, ()),
-            *by_owner.get(r.subject.owner_account_id or "", ()),
-        ]:
-            seen.setdefault((prior.action, prior.policy_area, prior.decided_at), prior)
+        if history_known:
+            for prior in [
+                *by_subject.get(subject.subject_id, ()),
+                *by_owner.get(subject.owner_account_id or "", ()),
+            ]:
+                seen.setdefault((prior.action, prior.policy_area, prior.decided_at), prior)
         key = (notices, actioned, trusted, distinct)
         context = shared.get(key) if not seen else None
         if context is None:
