@@ -197,7 +197,7 @@ async def _seed_bank(env: dict[str, Any]) -> None:
 TARGET_RATE = 5_000.0
 TARGET_RATIO = 0.5
 TARGET_RSS_MIB = 600.0
-ROUNDS = 2
+ROUNDS = 3
 
 
 async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
