@@ -50,6 +50,8 @@ def _print(rows: list[dict[str, Any]]) -> None:
                 f"steady {d['steady_rate_per_s']}/s, CPU {d['cpu_us_per_message']} us per message)"
                 + (f"; every round: {d['rounds_per_s']} /s" if "rounds_per_s" in d else "")
             )
+        elif "rounds_per_s" in r:
+            print(f"  {r['what'].split(' (')[0]}: every round: {r['rounds_per_s']} /s")
 
 
 async def _bench(

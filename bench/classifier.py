@@ -7,10 +7,8 @@ the moment its warm-up output is complete to the moment all n more are out, so s
 loading and the consumer-group join are not counted. The classifier's resident memory is read
 from ``/proc/<pid>/status`` of its process after the run.
 
-The two are measured ``ROUNDS`` times, alternately (classifier, pass-through, classifier, ...),
-each round on fresh input, and each is reported by its best round: on a shared machine noise
-only ever slows a run down, and alternating keeps a slow spell from landing on one side only.
-Every round's rate is in the details.
+The two are measured ``ROUNDS`` times, alternately, each round on fresh input, and each is
+reported by its best round (see ``bench.common.ROUNDS``).
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import Timed, new_namespace, produce, timed_process
+from bench.common import ROUNDS, Timed, new_namespace, produce, timed_process
 from services.classifier.app import MIGRATIONS
 from services.classifier.models import SCHEMA, bank_hashes, hash_banks
 from services.classifier.settings import ClassifierSettings
@@ -197,7 +195,6 @@ async def _seed_bank(env: dict[str, Any]) -> None:
 TARGET_RATE = 5_000.0
 TARGET_RATIO = 0.5
 TARGET_RSS_MIB = 600.0
-ROUNDS = 3
 
 
 async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:

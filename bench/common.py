@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 3  # the services' default topic_partitions
 
 
+# A service and its reference are measured this many times, alternately, and each is reported
+# by its best round: on a shared machine noise only ever slows a run down, and alternating
+# keeps a slow spell from landing on one side only. Every round's rate is in the results.
+ROUNDS = 3
+
+
 def new_namespace(tag: str) -> str:
     return f"b{tag}{uuid.uuid4().hex[:8]}."
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import new_namespace
+from bench.common import ROUNDS, new_namespace
 from shared.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,10 +270,18 @@ def _run_sync(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         _wait_ready(f"http://127.0.0.1:{echo_port}/docs", echo)
         for port in (intake_port, echo_port):
             _run_load(port, key, "closed", max(warmup, CONNECTIONS))
-        got = _run_load(intake_port, key, "closed", n)
-        ref = _run_load(echo_port, key, "closed", n)
-        half = got["rate"] / 2
-        lat = _run_load(intake_port, key, "paced", half, max(3.0, min(10.0, n / half)))
+        # Alternating rounds, each side by its best (see ROUNDS). The latency is measured at
+        # half the first round's rate, right after it: later rounds grow the database by n
+        # notices each, and the latency should not depend on how many rounds ran before.
+        gots, refs = [], []
+        for round_ in range(ROUNDS):
+            gots.append(_run_load(intake_port, key, "closed", n))
+            refs.append(_run_load(echo_port, key, "closed", n))
+            if round_ == 0:
+                half = gots[0]["rate"] / 2
+                lat = _run_load(intake_port, key, "paced", half, max(3.0, min(10.0, n / half)))
+        got = max(gots, key=lambda r: float(r["rate"]))
+        ref = max(refs, key=lambda r: float(r["rate"]))
     finally:
         for proc in (intake, echo):
             proc.terminate()
@@ -282,15 +290,17 @@ def _run_sync(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
     return [
         {
             "section": "intake",
-            "what": "intake throughput, one worker (reports/s)",
+            "what": f"intake throughput, one worker (reports/s, best of {ROUNDS})",
             "value": round(got["rate"], 1),
             "target": f">= {TARGET_RATE:.0f}",
-            "pass": got["rate"] >= TARGET_RATE and got["errors"] == 0,
+            "pass": got["rate"] >= TARGET_RATE and all(g["errors"] == 0 for g in gots),
+            "rounds_per_s": [round(g["rate"], 1) for g in gots],
         },
         {
             "section": "intake",
-            "what": "bare FastAPI echo reference (req/s)",
+            "what": f"bare FastAPI echo reference (req/s, best of {ROUNDS})",
             "value": round(ref["rate"], 1),
+            "rounds_per_s": [round(r["rate"], 1) for r in refs],
             "target": "(reference)",
             "pass": None,
         },
@@ -303,14 +313,14 @@ def _run_sync(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         },
         {
             "section": "intake",
-            "what": f"p50 latency at {half:.0f}/s (ms)",
+            "what": f"p50 latency at {half:.0f}/s, half of round 1 (ms)",
             "value": round(lat["p50_ms"], 1),
             "target": "(info)",
             "pass": None,
         },
         {
             "section": "intake",
-            "what": f"p99 latency at {half:.0f}/s (ms)",
+            "what": f"p99 latency at {half:.0f}/s, half of round 1 (ms)",
             "value": round(lat["p99_ms"], 1),
             "target": f"<= {TARGET_P99_MS:.0f}",
             "pass": lat["p99_ms"] <= TARGET_P99_MS and lat["errors"] == 0,
