@@ -52,6 +52,8 @@ def _print(rows: list[dict[str, Any]]) -> None:
             )
         elif "rounds_per_s" in r:
             print(f"  {r['what'].split(' (')[0]}: every round: {r['rounds_per_s']} /s")
+        elif "rounds" in r:
+            print(f"  {r['what'].split(' (')[0]}, round by round: {r['rounds']}")
 
 
 async def _bench(

@@ -253,10 +253,11 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         },
         {
             "section": "classifier",
-            "what": "ratio classifier / pass-through",
+            "what": "ratio classifier / pass-through (of the best rounds)",
             "value": round(ratio, 3),
             "target": f">= {TARGET_RATIO}",
             "pass": ratio >= TARGET_RATIO,
+            "rounds": [round(c.rate / r.rate, 3) for c, r in zip(clfs, refs, strict=True)],
         },
         {
             "section": "classifier",

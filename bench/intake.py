@@ -306,10 +306,11 @@ def _run_sync(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
         },
         {
             "section": "intake",
-            "what": "ratio intake / echo",
+            "what": "ratio intake / echo (of the best rounds)",
             "value": round(ratio, 3),
             "target": f">= {TARGET_RATIO}",
             "pass": ratio >= TARGET_RATIO,
+            "rounds": [round(g["rate"] / r["rate"], 3) for g, r in zip(gots, refs, strict=True)],
         },
         {
             "section": "intake",

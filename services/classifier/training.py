@@ -47,7 +47,7 @@ from shared.events import (
     utcnow,
 )
 from shared.taxonomy import PolicyArea, dsa_category
-from shared.text import fold, normalise
+from shared.text import fold, normalise, report_urls
 
 # The area a labelled row is "reported" under, so no label is favoured by the reported area.
 NEUTRAL_AREA = PolicyArea.OTHER
@@ -208,6 +208,8 @@ def train(data: Path, out: Path, *, name: str = "spam", onnx: bool | None = None
 
 def report_for(text: str, area: PolicyArea = NEUTRAL_AREA) -> Report:
     """A report of ``text`` as intake would build it, for offline scoring."""
+    normalised = normalise(text)
+    urls, flagged = report_urls([], normalised)
     return Report(
         report_id=uuid.uuid4(),
         received_at=utcnow(),
@@ -221,8 +223,10 @@ def report_for(text: str, area: PolicyArea = NEUTRAL_AREA) -> Report:
         policy_area=area,
         dsa_category=dsa_category(area),
         text=text,
-        normalised_text=normalise(text),
+        normalised_text=normalised,
         folded_text=fold(text),
+        urls=urls,
+        urls_flagged=flagged,
         fingerprint=hashlib.sha256(text.encode()).hexdigest(),
     )
 

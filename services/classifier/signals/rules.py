@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import re._constants as sre
+import re._parser as sre_parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import re2
 import yaml
@@ -14,10 +19,13 @@ from shared.events import Report, SignalResult
 from shared.taxonomy import PolicyArea
 from shared.text import fold
 
+logger = logging.getLogger(__name__)
+
 RESULT_CACHE_SIZE = 10_000
-# Python constructs that RE2 parses differently (``\d`` and ``\s`` are ASCII-only there,
-# ``[:alpha:]`` is a class, ``{,n}`` a literal): a pattern holding one is never prefiltered.
-_UNFILTERABLE = (r"\d", r"\s", "[:", "{,")
+# Any one character, line breaks included.
+_ANY = "(?s:.)"
+# RE2's largest counted repetition.
+_RE2_MAX_REPEAT = 1000
 
 
 class RuleSpec(BaseModel):
@@ -69,37 +77,120 @@ class _CompiledRule:
     regex: re.Pattern[str]
 
 
+def _char(code: int) -> str:
+    ch = chr(code)
+    return ch if ch.isascii() and ch.isalnum() else f"\\x{{{code:x}}}"
+
+
+def _charset(items: Iterable[tuple[Any, Any]]) -> str:
+    """A class of the listed characters and ranges; any character for anything else (negated
+    sets and ``\\w``-like categories, whose extent differs between the engines)."""
+    parts = []
+    for op, av in items:
+        if op is sre.LITERAL:
+            parts.append(_char(av))
+        elif op is sre.RANGE:
+            parts.append(f"{_char(av[0])}-{_char(av[1])}")
+        else:
+            return _ANY
+    return "[" + "".join(parts) + "]"
+
+
+def _emit(items: Iterable[tuple[Any, Any]]) -> str | None:
+    out: list[str] = []
+    for op, av in items:
+        if op is sre.LITERAL:
+            out.append(_char(av))
+        elif op is sre.NOT_LITERAL or op is sre.ANY:
+            out.append(_ANY)
+        elif op is sre.IN:
+            out.append(_charset(av))
+        elif op is sre.AT:
+            continue  # anchors and word boundaries: dropping them only widens the match
+        elif op is sre.BRANCH:
+            alternatives = [_emit(branch) for branch in av[1]]
+            if any(a is None for a in alternatives):
+                return None
+            out.append("(?:" + "|".join(a for a in alternatives if a is not None) + ")")
+        elif op is sre.SUBPATTERN:
+            _, add_flags, del_flags, sub = av
+            inner = None if add_flags or del_flags else _emit(sub)
+            if inner is None:
+                return None
+            out.append(f"(?:{inner})")
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            low, high, sub = av
+            inner = _emit(sub)
+            if inner is None:
+                return None
+            if low > _RE2_MAX_REPEAT:
+                count = "*"
+            elif high > _RE2_MAX_REPEAT:
+                count = f"{{{low},}}"
+            else:
+                count = f"{{{low},{high}}}"
+            out.append(f"(?:{inner}){count}")
+        else:
+            return None  # back-references, look-arounds, conditionals, atomic groups
+    return "".join(out)
+
+
+def superset_pattern(pattern: str) -> str | None:
+    """An RE2 pattern that matches wherever Python's ``re`` finds ``pattern`` (and maybe more),
+    written from ``re``'s own parse of it: literal characters and explicit classes are kept,
+    anchors and word boundaries dropped, any other class widened to any character. None when a
+    construct cannot be carried over that way (back-references, look-arounds, case-insensitive
+    matching, whose case folding differs between the engines)."""
+    try:
+        tree = sre_parse.parse(pattern)
+    except re.error:
+        return None
+    if tree.state.flags & re.IGNORECASE:
+        return None
+    return _emit(tree)
+
+
 class _Prefilter:
     """Which rules can match a text, from the literal strings each rule's pattern requires.
 
     RE2's ``FilteredRE2`` reduces every pattern to the literals any match must contain (an
     "idiot" or a "moron" keyword rule; a threat pattern needs "kill" or "hurt" or ...) and
-    finds them all in one pass over the text. Only the rules it names are then searched with
-    Python's ``re``, so matches and their text are exactly those of ``re``: the prefilter only
-    skips rules that cannot match. A pattern RE2 cannot parse, or parses differently from
-    ``re`` (see ``_UNFILTERABLE``), is searched on every text.
+    finds them all in one pass over the text. It is given not the rule's pattern, which RE2
+    would read with its own syntax, but ``superset_pattern`` of it, written from Python's parse
+    and matching at least what ``re`` matches. Only the rules it names are then searched with
+    ``re``, so matches and their text are exactly those of ``re``: the prefilter only skips
+    rules that cannot match. A pattern without a superset, or one RE2 refuses, is searched on
+    every text; so is every pattern if the filter as a whole cannot be built (RE2's memory
+    limit, with tens of thousands of keywords).
     """
 
     def __init__(self, patterns: list[str]) -> None:
         options = re2.Options()
         options.log_errors = False
-        self._filter: re2.Filter | None = re2.Filter()
+        prefilter = re2.Filter()
         self._rule_of: list[int] = []  # filter index -> rule index
         self.always: list[int] = []
         for i, pattern in enumerate(patterns):
-            if any(s in pattern for s in _UNFILTERABLE):
-                self.always.append(i)
-                continue
-            try:
-                self._filter.Add(pattern, options)
-            except re2.error:
-                self.always.append(i)
-                continue
-            self._rule_of.append(i)
+            superset = superset_pattern(pattern)
+            if superset is not None:
+                try:
+                    prefilter.Add(superset, options)
+                    self._rule_of.append(i)
+                    continue
+                except re2.error:
+                    pass
+            self.always.append(i)
+        self._filter: re2.Filter | None = None
         if self._rule_of:
-            self._filter.Compile()
-        else:
-            self._filter = None
+            try:
+                prefilter.Compile()
+                self._filter = prefilter
+            except re2.error:
+                logger.warning(
+                    "the rules' prefilter cannot be built; all %d rules are searched on every text",
+                    len(patterns),
+                )
+                self._rule_of, self.always = [], list(range(len(patterns)))
 
     def candidates(self, text: str) -> list[int]:
         """Indices of the filtered rules that may match ``text`` (``always`` not included)."""

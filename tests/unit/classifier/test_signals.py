@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import string
 import threading
 import time
 from typing import Any
@@ -160,19 +162,52 @@ def _rule_file(*rules: dict[str, object]) -> RuleFile:
     )
 
 
-def test_rules_re_parses_differently_from_the_prefilter_still_fire() -> None:
-    # \d matches any decimal digit in Python (RE2's is ASCII only), {,2} is a quantifier in
-    # Python (a literal in RE2), and RE2 has no look-behind: each must still match as in re.
+def test_rules_re_reads_differently_from_re2_still_fire() -> None:
+    # Each pattern means something else in RE2's syntax, or needs what RE2 cannot do: \\d is
+    # any decimal digit in Python (ASCII only in RE2), {,2} a quantifier (a literal in RE2),
+    # \\10 a back-reference (an octal escape in RE2), (?i) folds the dotless i onto i in
+    # Python only, a negated set of negated categories is small in RE2 only, and RE2 has no
+    # look-behind. Each must still match as in re.
     signal = RuleSignal(
         _rule_file(
             {"id": "order", "patterns": [r"\border \d+"]},
             {"id": "upto", "patterns": [r"\bzq{,2}x\b"]},
+            {"id": "backref", "patterns": [r"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\10"]},
+            {"id": "nocase", "patterns": [r"(?i:win 4free)"]},
+            {"id": "digit", "patterns": [r"\bcode [^\D2-9]\b"]},
             {"id": "behind", "patterns": [r"(?<=pay )now\b"]},
         )
     )
-    texts = ["order \u0663\u0663 shipped", "zx marks it", "pay now please", "nothing here"]
+    texts = [
+        "order \u0663\u0663 shipped",
+        "zx marks it",
+        "abcdefghijj",
+        "w\u0131n 4free",
+        "code \u0661",
+        "pay now please",
+        "nothing here",
+    ]
     fired = [[r.name for r in rs] for rs in signal.score([make_report(t) for t in texts])]
-    assert fired == [["rule:order"], ["rule:upto"], ["rule:behind"], []]
+    assert fired == [
+        ["rule:order"],
+        ["rule:upto"],
+        ["rule:backref"],
+        ["rule:nocase"],
+        ["rule:digit"],
+        ["rule:behind"],
+        [],
+    ]
+
+
+def test_rules_still_match_when_the_prefilter_cannot_be_built(caplog: Any) -> None:
+    # Tens of thousands of keywords are past RE2's memory limit for the filter; Python's re
+    # takes them, so every rule is searched on every text instead.
+    rng = random.Random(7)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=8)) for _ in range(20_000)]
+    signal = RuleSignal(_rule_file({"id": "many", "keywords": words}))
+    assert "prefilter cannot be built" in caplog.text
+    hit, miss = signal.score([make_report(f"say {words[-1]} now"), make_report("say nothing")])
+    assert [r.name for r in hit] == ["rule:many"] and miss == []
 
 
 def test_rule_prefilter_skips_only_rules_that_cannot_match(monkeypatch: Any) -> None:
@@ -194,7 +229,7 @@ def test_rule_prefilter_skips_only_rules_that_cannot_match(monkeypatch: Any) -> 
     reports = [make_report(t) for t in texts]
     prefiltered = RuleSignal(rule_file).score(reports)
     # The same rules with every pattern searched on every text.
-    monkeypatch.setattr(rules_module, "_UNFILTERABLE", ("",))
+    monkeypatch.setattr(rules_module, "superset_pattern", lambda pattern: None)
     searched = RuleSignal(rule_file).score(reports)
     assert prefiltered == searched
     assert sum(map(len, searched)) > 150

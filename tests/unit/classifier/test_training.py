@@ -213,3 +213,12 @@ def test_the_classifier_runs_with_an_onnx_spam_model(tmp_path: Path) -> None:
     fired = {s.name: s for s in spam.signals}
     assert fired["model:spam"].policy_area.value == "spam"
     assert "model:spam" not in {s.name for s in chat.signals}
+
+
+def test_evaluation_reports_carry_their_urls_so_the_url_signal_is_scored() -> None:
+    # evaluate and calibrate build reports as intake does: URLs extracted from the text.
+    report = report_for("your account is locked, verify at paypa1-login.com/verify now")
+    assert report.urls == ["https://paypa1-login.com/verify"]
+    handler = build_handler(ClassifierSettings(), with_context=False)
+    (event,) = handler.classify_reports([report])
+    assert any(s.name.startswith("url:") for s in event.payload.classification.signals)
