@@ -416,7 +416,7 @@ def fingerprint(
         payload = f"subject\x00{subject_type}:{subject_id}"
     else:
         folded = fold(content or "")
-        canon = {c.url if (c := canonicalise_url(u)) else normalise(u) for u in urls} - {""}
+        canon = {c.url if (c := canonical_url(u)) else normalise(u) for u in urls} - {""}
         if not folded and not canon:
             msg = "nothing to fingerprint: no subject_id, content or URL"
             raise ValueError(msg)
