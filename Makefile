@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: install tools run test test-unit test-integration test-e2e lint format schemas bench clean
+.PHONY: install tools promtool run test test-unit test-integration test-e2e lint format schemas bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -17,13 +17,24 @@ tools:
 	  $$SUDO apt-get install -y -qq kcat >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat >/dev/null; }; }
 
+# promtool, for the alert-rule tests of deploy/k8s (tests/unit/deploy): Debian's prometheus
+# package, downloaded and unpacked under .devstack/tools (nothing installed, no server started).
+PROMTOOL := .devstack/tools/prometheus/usr/bin/promtool
+promtool: $(PROMTOOL)
+$(PROMTOOL):
+	@mkdir -p .devstack/tools && cd .devstack/tools && rm -f prometheus_*.deb && \
+	  { apt-get download -qq prometheus >/dev/null 2>&1 || \
+	    { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	      apt-get download -qq prometheus >/dev/null; }; } && \
+	  dpkg-deb -x prometheus_*.deb prometheus && rm -f prometheus_*.deb
+
 run: install ## start the whole pipeline on the embedded broker and PostgreSQL
 	$(RUN) python -m shared.devstack
 
-test: install tools ## unit, integration and e2e tests against a real broker and PostgreSQL
+test: install tools promtool ## unit, integration and e2e tests against a real broker and PostgreSQL
 	$(RUN) pytest
 
-test-unit: install
+test-unit: install promtool
 	$(RUN) pytest tests/unit
 
 test-integration: install tools
