@@ -4,14 +4,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from shared.events import EVENT_TYPES, Event, Subject
 from shared.events.export import SCHEMA_DIR, render_schemas, schema_file_name
-from tests.factories import make_classified, make_decision
+from tests.factories import add_future_fields, make_classified, make_decision
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
-FUTURE_FIELD = "added_in_a_later_version"
 
 
 def golden_path(cls: type[Event]) -> Path:
@@ -22,23 +21,6 @@ def committed_schema(cls: type[Event]) -> dict[str, Any]:
     name = schema_file_name(cls.model_fields["event_type"].default, cls.SCHEMA_VERSION)
     schema: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text())
     return schema
-
-
-def with_future_fields(data: Any, value: Any) -> int:
-    """Adds an undeclared field to every JSON object of ``data`` that is a model in ``value`` (the
-    same event parsed), at every depth; returns how many objects got one."""
-    if isinstance(value, BaseModel):
-        added = 1
-        for name in type(value).model_fields:
-            added += with_future_fields(data[name], getattr(value, name))
-        data[FUTURE_FIELD] = {"kind": "object", "items": [1, "two", None]}
-        return added
-    if isinstance(value, list):
-        return sum(with_future_fields(d, v) for d, v in zip(data, value, strict=True))
-    if isinstance(value, dict):
-        pairs = zip(data.values(), value.values(), strict=True)
-        return sum(with_future_fields(d, v) for d, v in pairs)
-    return 0
 
 
 EVENTS = pytest.mark.parametrize("cls", EVENT_TYPES, ids=lambda c: c.__name__)
@@ -77,7 +59,7 @@ def test_fields_added_at_every_level_are_ignored_when_read(cls: type[Event]) -> 
     text = golden_path(cls).read_text()
     expected = cls.from_bytes(text.encode())
     data = json.loads(text)
-    added = with_future_fields(data, expected)
+    added = add_future_fields(data, expected)
     assert added >= 2  # the envelope, the payload and every object inside it
     newer = json.dumps(data).encode()
 
