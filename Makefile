@@ -18,7 +18,7 @@ tools:
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat >/dev/null; }; }
 
 run: install ## start the whole pipeline on the embedded broker and PostgreSQL
-	$(RUN) python -m shared.devstack
+	$(RUN) python -m devstack
 
 test: install tools ## unit, integration and e2e tests against a real broker and PostgreSQL
 	$(RUN) pytest
@@ -35,7 +35,7 @@ test-e2e: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy shared services
+	$(RUN) mypy shared services devstack
 
 format: install
 	$(RUN) ruff format .

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.classifier.app import create_app as classifier_app
 from services.classifier.settings import ClassifierSettings
 from services.enforcement.app import create_app as enforcement_app
@@ -20,7 +21,6 @@ from services.intake.models import report_progress
 from services.intake.settings import IntakeSettings
 from services.router.app import create_app as router_app
 from services.router.settings import RouterSettings
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import Event
 from shared.kafka.topics import Topics
 from tests.factories import (
