@@ -29,7 +29,7 @@ $(PROMTOOL):
 	  dpkg-deb -x prometheus_*.deb prometheus && rm -f prometheus_*.deb
 
 run: install ## start the whole pipeline on the embedded broker and PostgreSQL
-	$(RUN) python -m shared.devstack
+	$(RUN) python -m devstack
 
 test: install tools promtool ## unit, integration and e2e tests against a real broker and PostgreSQL
 	$(RUN) pytest
@@ -46,7 +46,7 @@ test-e2e: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy shared services
+	$(RUN) mypy shared services devstack
 
 format: install
 	$(RUN) ruff format .

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import classifier, enforcement, intake
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from tests.harness import service_env
 
 SECTIONS: dict[str, Any] = {

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.embedded import free_port
+from devstack.embedded import free_port
 from shared.kafka.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from bench.common import ROUNDS, new_namespace
-from shared.embedded import free_port
+from devstack.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATE = 2_000.0

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 
 
 @pytest.fixture(scope="session")

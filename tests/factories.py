@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
+
+from pydantic import BaseModel
 
 from shared.events import (
     ActionType,
@@ -14,6 +17,7 @@ from shared.events import (
     DecidedBy,
     Decision,
     DecisionMade,
+    Event,
     Outcome,
     Report,
     ReportClassified,
@@ -135,3 +139,31 @@ def report_body(text: str = "hello there", **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+FUTURE_FIELD = "added_in_a_later_version"
+
+
+def add_future_fields(data: Any, value: Any) -> int:
+    """Adds an undeclared field to every JSON object of ``data`` that is a model in ``value`` (the
+    same event parsed), at every depth; returns how many objects got one."""
+    if isinstance(value, BaseModel):
+        added = 1
+        for name in type(value).model_fields:
+            added += add_future_fields(data[name], getattr(value, name))
+        data[FUTURE_FIELD] = {"kind": "object", "items": [1, "two", None]}
+        return added
+    if isinstance(value, list):
+        return sum(add_future_fields(d, v) for d, v in zip(data, value, strict=True))
+    if isinstance(value, dict):
+        pairs = zip(data.values(), value.values(), strict=True)
+        return sum(add_future_fields(d, v) for d, v in pairs)
+    return 0
+
+
+def as_newer_producer_writes_it(event: Event) -> bytes:
+    """The event's bytes as a later version of its producer would send them: the same event with
+    an optional field this version does not declare on every object, envelope to leaves."""
+    data = json.loads(event.to_bytes())
+    add_future_fields(data, event)
+    return json.dumps(data).encode()

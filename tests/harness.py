@@ -17,7 +17,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
 
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
 from shared.kafka.topics import ensure_topics
 
 T = TypeVar("T")

@@ -77,7 +77,7 @@ def progress_of(event: Event) -> list[Progress]:
     if model is None:
         raise PoisonMessageError(f"unexpected event type {event.event_type!r}")
     try:
-        payload = model.model_validate(event.payload)
+        payload = model.model_validate(event.payload, extra="ignore")
     except ValidationError as exc:
         raise PoisonMessageError(f"invalid {event.event_type}: {exc}") from exc
     if isinstance(payload, ClassifiedReport):

@@ -60,7 +60,12 @@ def _template_of(cls: type[BaseModel]) -> tuple[dict[str, Any], tuple[tuple[str,
 
 
 class Model(BaseModel):
-    """Base of every event and payload model: strict about unknown fields on the way in."""
+    """Base of every event and payload model.
+
+    Strict where events are made: building a model in code with a field it does not declare is
+    an error, so a producer cannot emit a misspelt or undeclared field. Tolerant where events
+    are read: ``Event.from_bytes`` ignores fields it does not know, at every level (see there).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
@@ -115,4 +120,12 @@ class Event(Model):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
-        return cls.model_validate_json(data)
+        """The event a consumer reads, ignoring fields this version does not declare.
+
+        A tolerant reader: a producer may add an optional field to a v1 event (in the envelope
+        or anywhere in the payload) and consumers built before it read the event as they did,
+        instead of dead-lettering it. Everything declared is validated as strictly as ever. The
+        same compiled validator runs with its ``extra`` behaviour overridden for the call, so
+        parsing costs what it did.
+        """
+        return cls.model_validate_json(data, extra="ignore")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.devstack import DEV_KEYS, create_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
+from devstack.run import DEV_KEYS, create_key
 from tests.harness import ServiceProcess, process_env
 
 SERVICES = ("intake", "classifier", "router", "enforcement")

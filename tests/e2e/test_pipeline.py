@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.embedded import EmbeddedKafka
+from devstack.embedded import EmbeddedKafka
 from shared.events import ActionIssued, ReviewTaskCreated
 from shared.kafka.topics import Topics
 from tests.e2e.conftest import Stack

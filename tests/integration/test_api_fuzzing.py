@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shared.devstack import DEV_KEYS, create_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
+from devstack.run import DEV_KEYS, create_key
 from tests.harness import ServiceProcess, process_env
 
 pytestmark = [pytest.mark.integration]

@@ -14,12 +14,12 @@ import pytest_asyncio
 from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.classifier.app import create_app
 from services.classifier.hashing import file_hashes
 from services.classifier.models import api_keys, bank_hashes
 from services.classifier.settings import ClassifierSettings
 from shared.apikeys import create_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import Classification, ContentType, Media, ReportClassified
 from shared.kafka.topics import Topics
 from shared.taxonomy import PolicyArea

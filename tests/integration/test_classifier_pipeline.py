@@ -12,11 +12,11 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.classifier.app import create_app
 from services.classifier.models import reporter_stats
 from services.classifier.settings import ClassifierSettings
 from services.classifier.training import Row, export_labels, read_rows
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import ActionType, Classification, ReportClassified, Source
 from shared.kafka.topics import Topics
 from shared.taxonomy import PolicyArea

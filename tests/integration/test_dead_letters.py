@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.classifier.app import create_app as classifier_app
 from services.classifier.settings import ClassifierSettings
 from services.enforcement.app import create_app as enforcement_app
 from services.enforcement.settings import EnforcementSettings
 from services.router.app import create_app as router_app
 from services.router.settings import RouterSettings
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import Event
 from shared.kafka.topics import Topics
 from tests.factories import make_classified, make_decision, make_received

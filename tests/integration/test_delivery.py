@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.config import ServiceSettings
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.errors import RetryableError
 from shared.events import DecisionMade, Event, ReportReceived
 from shared.kafka.consumer import BatchHandler, ConsumerLoop, HandlerContext

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.enforcement import handlers
 from services.enforcement.app import create_app
 from services.enforcement.models import api_keys
 from services.enforcement.settings import EnforcementSettings
 from shared.apikeys import create_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import ActionIssued
 from shared.kafka.topics import Topics
 from tests.factories import make_decision

@@ -13,11 +13,11 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.enforcement.app import create_app
 from services.enforcement.ladder import add_months
 from services.enforcement.settings import EnforcementSettings
 from services.enforcement.sor import SOR_SCHEMA_PATH
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import (
     Action,
     ActionConfirmed,

@@ -9,11 +9,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.intake.app import create_app
 from services.intake.models import api_keys
 from services.intake.settings import IntakeSettings
 from shared.apikeys import create_key, revoke_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import ReportReceived
 from shared.kafka.topics import Topics
 from tests.factories import report_body

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.intake.app import create_app
 from services.intake.models import api_keys
 from services.intake.registry import add_flagger
 from services.intake.settings import IntakeSettings
 from shared.apikeys import create_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import (
     DecisionMade,
     Event,

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.router.app import create_app
 from services.router.models import api_keys
 from shared.apikeys import create_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import (
     ActionType,
     Appeal,

@@ -16,11 +16,11 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.router.app import create_app
 from services.router.models import api_keys
 from services.router.settings import DEFAULT_POLICY, RouterSettings
 from shared.apikeys import create_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import (
     DecisionMade,
     ReportClassified,

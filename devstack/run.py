@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres, wait_for_port
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".devstack"
@@ -150,7 +150,3 @@ def main() -> int:
         pg.stop()
         broker_log.close()
         say("stack", "stopped")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
