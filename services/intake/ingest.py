@@ -6,6 +6,7 @@ from memory, so the request path touches the database only through the batched w
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,7 +94,7 @@ class Ingestor:
         area, category, unknown = self._classify(body, principal.client_id)
         media = self._media(body)
         report_id = uuid.uuid4()
-        source, flagger_id = self._source(body, principal, area)
+        source, flagger_id, authority_id = self._source(body, principal, area)
         report = _report(
             body,
             report_id=report_id,
@@ -131,6 +132,8 @@ class Ingestor:
             "trusted_flagger_id": flagger_id,
             "standing": standing,
             "held_until": held_until,
+            "request_hash": request_hash(body),
+            "authority_id": authority_id,
         }
         outgoing = Outgoing(row, self.topic, event.key(), value, publish)
         return Prepared(outgoing, notice, unknown, standing == "exempt")
@@ -170,14 +173,18 @@ class Ingestor:
 
     def _source(
         self, body: ReportCreate, principal: Principal, area: PolicyArea
-    ) -> tuple[Source, str | None]:
+    ) -> tuple[Source, str | None, str | None]:
+        """``(source, flagger_id, authority_id)``: orders and trusted flaggers' notices are
+        the registry's to grant (by the sending client or key), never the client's to claim."""
+        authority = self.registry.authority_for(principal)
+        if authority is not None:
+            return Source.AUTHORITY_ORDER, None, authority.authority_id
         flagger = self.registry.flagger_for(principal)
         if flagger is not None and area in flagger.policy_areas:
-            return Source.TRUSTED_FLAGGER, flagger.flagger_id
-        if body.source is Source.TRUSTED_FLAGGER:
-            # Trusted-flagger status is the registry's to grant, not the client's to claim.
-            return Source.USER_NOTICE, None
-        return body.source, None
+            return Source.TRUSTED_FLAGGER, flagger.flagger_id, None
+        if body.source in (Source.TRUSTED_FLAGGER, Source.AUTHORITY_ORDER):
+            return Source.USER_NOTICE, None, None
+        return body.source, None, None
 
     def _standing(
         self, body: ReportCreate, client_id: str, area: PolicyArea, now: datetime
@@ -197,6 +204,12 @@ class Ingestor:
         if standing.warned_at is not None and standing.warned_at > now - self.warning_window:
             return True, "warned", None, WARNING_TEXT
         return True, None, None, None
+
+
+def request_hash(body: ReportCreate) -> str:
+    """SHA-256 of the notice as validated (defaults filled in, fields in declaration order):
+    the same notice sent with other spacing, key order or explicit defaults hashes the same."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
 def _check_storable(value: object, loc: tuple[str | int, ...]) -> None:

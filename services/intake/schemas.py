@@ -147,7 +147,10 @@ class ReportCreate(BaseModel):
     )
     source: Source = Field(
         default=Source.USER_NOTICE,
-        description="trusted_flagger is granted only to registered flaggers within their areas.",
+        description="trusted_flagger and authority_order are the registry's to grant: a "
+        "registered flagger's notice within its areas is trusted_flagger and a registered "
+        "authority's is authority_order, whatever this says; claimed by anyone else, either is "
+        "an ordinary user_notice.",
     )
     reporter: ReporterIn = Field(default_factory=ReporterIn)
     subject: SubjectIn
@@ -304,7 +307,7 @@ class BatchItemResult(BaseModel):
     index: int = Field(ge=0)
     item_key: str | None = None
     status: Literal["received", "held", "rejected"]
-    http_status: Literal[202, 422]
+    http_status: Literal[202, 409, 422]
     duplicate: bool = False
     report_id: uuid.UUID | None = None
     status_url: str | None = None
