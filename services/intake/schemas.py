@@ -25,6 +25,10 @@ from shared.taxonomy import DsaCategory, PolicyArea
 
 Location = Annotated[str, Field(min_length=1, max_length=2048)]
 
+# Control characters, NUL and every Unicode space, spelt out: ``\s`` means other characters in
+# the service's regex engine than in a client's (U+0085 and U+001C differ).
+_NOT_VISIBLE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
 
 class ReporterIn(BaseModel):
     """The notifier. Every field is optional: anonymous notices are accepted (DSA Art. 16(2)).
@@ -40,7 +44,9 @@ class ReporterIn(BaseModel):
     )
     name: str | None = Field(default=None, min_length=1, max_length=256)
     email: str | None = Field(
-        default=None, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+        default=None,
+        max_length=320,
+        pattern=f"^[^@{_NOT_VISIBLE}]+@[^@{_NOT_VISIBLE}]+\\.[^@{_NOT_VISIBLE}]+$",
     )
 
 
@@ -91,7 +97,7 @@ class SubjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject_type: SubjectType
-    subject_id: str = Field(min_length=1, max_length=256, pattern=r"^[^\s\x00]+$")
+    subject_id: str = Field(min_length=1, max_length=256, pattern=f"^[^{_NOT_VISIBLE}]+$")
     content_type: ContentType = ContentType.TEXT
     owner_account_id: str | None = Field(default=None, min_length=1, max_length=256)
     text: str | None = Field(default=None, max_length=20_000, description="The content itself.")
