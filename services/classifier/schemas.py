@@ -15,6 +15,8 @@ from shared.taxonomy import PolicyArea
 _HEX_LENGTH = {"pdq": 64, "md5": 32, "sha256": 64}
 _HEX = re.compile(r"^[0-9a-f]+$")
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
+# No image format fits in fewer bytes (the smallest GIF is 26).
+MIN_IMAGE_BYTES = 24
 
 
 class BankCreate(BaseModel):
@@ -78,18 +80,18 @@ class ImageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data_base64: str = Field(
-        min_length=4,
+        min_length=4 * ((MIN_IMAGE_BYTES + 2) // 3),
         max_length=4 * ((MAX_IMAGE_BYTES + 2) // 3),
         pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
-        description="The image file, base64; hashed, never stored. A file no image decoder "
-        "reads gets its MD5 and SHA-256 only.",
+        description="The image file (4 MiB at most, 32 base64 characters at least), base64; "
+        "hashed, never stored. A file no image decoder reads gets its MD5 and SHA-256 only.",
     )
     note: str = Field(default="", max_length=500)
     _hashes: FileHashes | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _hash_image(self) -> ImageIn:
-        # The pattern and length made it a non-empty base64 text of at most MAX_IMAGE_BYTES.
+        # The pattern and lengths made it the base64 text of 22 to MAX_IMAGE_BYTES bytes.
         data = base64.b64decode(self.data_base64)
         try:
             self._hashes = file_hashes(data, image=True)

@@ -143,7 +143,10 @@ def test_every_route_is_documented_and_conforms_under_every_check(
         "--output-truncate",
         "false",
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    # Run in the test's own directory: schemathesis keeps a cache where it runs.
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
+    )
     assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
 
 
