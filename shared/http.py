@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import time
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import ApiError
@@ -53,13 +57,27 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
         )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path; a path served by
+            # several routes (GET and POST apart) allows all of theirs.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
+        )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route_methods
+    return sorted(methods)
 
 
 class BodyLimitMiddleware:
@@ -112,6 +130,13 @@ def _unstorable(text: str) -> bool:
     return False
 
 
+def _escaped(key: str) -> str:
+    """A key as it can be shown in a field path: NUL and lone surrogates as escapes."""
+    if not _unstorable(key):
+        return key
+    return key.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
+
+
 def _unstorable_paths(value: object, path: str) -> list[str]:
     """Paths of the strings (keys included) in a decoded JSON value that cannot be stored."""
     if isinstance(value, str):
@@ -119,7 +144,7 @@ def _unstorable_paths(value: object, path: str) -> list[str]:
     found: list[str] = []
     if isinstance(value, dict):
         for k, v in value.items():
-            child = f"{path}.{k}"
+            child = f"{path}.{_escaped(k)}"
             if _unstorable(k):
                 found.append(child)
             found += _unstorable_paths(v, child)
@@ -163,7 +188,11 @@ class StorableTextMiddleware:
                 break
         body = b"".join(chunks)
         if b"\\u" in body and any(e in body for e in _SUSPECT_ESCAPES):
-            bad = self._bad_body(body)
+            try:
+                bad = self._bad_body(body)
+            except RecursionError:
+                await _send_400(send, "request body nested too deeply")
+                return
             if bad:
                 await _send_422(send, bad)
                 return
@@ -210,8 +239,6 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 
 
 async def _send_422(send: Send, paths: list[str]) -> None:
-    import orjson
-
     details = [
         {
             "field": p,
@@ -220,18 +247,13 @@ async def _send_422(send: Send, paths: list[str]) -> None:
         }
         for p in paths
     ]
-    body = orjson.dumps(error_body("validation_error", "request validation failed", details))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 422,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
+    await _send_error(
+        send, 422, error_body("validation_error", "request validation failed", details)
     )
-    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_400(send: Send, message: str) -> None:
+    await _send_error(send, 400, error_body("invalid_body", message))
 
 
 class _BodyTooLargeError(Exception):
@@ -239,13 +261,19 @@ class _BodyTooLargeError(Exception):
 
 
 async def _send_413(send: Send, limit: int) -> None:
+    await _send_error(
+        send, 413, error_body("payload_too_large", f"request body over {limit} bytes")
+    )
+
+
+async def _send_error(send: Send, status: int, error: dict[str, Any]) -> None:
     import orjson
 
-    body = orjson.dumps(error_body("payload_too_large", f"request body over {limit} bytes"))
+    body = orjson.dumps(error)
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -283,3 +311,128 @@ class MetricsMiddleware:
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
+
+
+# -- strict request types and an exact OpenAPI document -------------------------------------------
+
+# Text without NUL, the one character a JSON string can carry that no column can store (lone
+# surrogates cannot be told apart in a pattern; the middleware answers them with the same 422).
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise ValueError("an RFC 3339 date-time with an offset, e.g. 2026-11-22T06:20:43Z")
+
+
+def _json_integer(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a JSON integer")
+    return value
+
+
+# An integer as JSON Schema has it: a number without a fraction (``3`` or ``3.0``), never a
+# boolean or text, which pydantic on its own takes for ``1`` and ``0`` or parses. Bounds go
+# before it: ``Annotated[int, Field(ge=0), JSON_INTEGER]``.
+JSON_INTEGER = BeforeValidator(_json_integer)
+
+# A date-time given as RFC 3339 text with an offset, as ``format: date-time`` says: pydantic on
+# its own also takes numbers (``0.5``) as Unix times and text without an offset.
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
+def _documented_strings(schema: Any) -> None:
+    """Every plain string schema in ``schema`` gets the NUL-free pattern, in place."""
+    if isinstance(schema, dict):
+        if (
+            schema.get("type") == "string"
+            and not {"pattern", "enum", "const", "format"} & schema.keys()
+        ):
+            schema["pattern"] = NO_NUL_PATTERN
+        for key, value in schema.items():
+            if key not in ("example", "examples"):
+                _documented_strings(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _documented_strings(value)
+
+
+_BODY_ERRORS: dict[str, dict[str, Any]] = {
+    "400": {
+        "description": "The body is not JSON text (not UTF-8, malformed, or nested too deeply)"
+    },
+    "413": {"description": "The body is larger than the service accepts"},
+    "422": {"description": "Invalid field; the details name its path"},
+}
+
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every error answer: a machine code, a message, and for invalid input the "
+    "path of each bad field.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message", "type"],
+                        "properties": {
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                            "type": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def _error_content(response: dict[str, Any]) -> None:
+    """An error response answers the one error shape, as JSON (an example is kept)."""
+    media = response.setdefault("content", {}).setdefault("application/json", {})
+    response["content"] = {"application/json": media}
+    media["schema"] = {"$ref": "#/components/schemas/Error"}
+
+
+def document_http_errors(app: FastAPI) -> None:
+    """Make the app's OpenAPI document say what the shared plumbing answers.
+
+    Every operation with a body documents 400, 413 and 422 (the parser's, ``BodyLimitMiddleware``'s
+    and the validation answers), every error response the one error shape, and every plain
+    string the NUL-free pattern that ``StorableTextMiddleware`` enforces.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build()
+            for operations in doc.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation["responses"]
+                    if "requestBody" in operation:
+                        for status, response in _BODY_ERRORS.items():
+                            responses.setdefault(status, dict(response))
+                    for status, response in responses.items():
+                        if status[0] in "45":
+                            _error_content(response)
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Error"] = _ERROR_SCHEMA
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            _documented_strings(doc)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

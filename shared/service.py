@@ -22,6 +22,7 @@ from shared.http import (
     BodyLimitMiddleware,
     MetricsMiddleware,
     StorableTextMiddleware,
+    document_http_errors,
     install_error_handlers,
 )
 from shared.kafka.consumer import ConsumerLoop
@@ -156,6 +157,7 @@ def build_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    document_http_errors(app)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
 
 from services.classifier.hashing import FileHashes, file_hashes
 from shared.taxonomy import PolicyArea
@@ -16,6 +15,8 @@ from shared.taxonomy import PolicyArea
 _HEX_LENGTH = {"pdq": 64, "md5": 32, "sha256": 64}
 _HEX = re.compile(r"^[0-9a-f]+$")
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
+# No image format fits in fewer bytes (the smallest GIF is 26).
+MIN_IMAGE_BYTES = 24
 
 
 class BankCreate(BaseModel):
@@ -24,13 +25,13 @@ class BankCreate(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="Unique bank name.")
     source: str = Field(min_length=1, max_length=200, description="Who supplied the hashes.")
     policy_area: PolicyArea
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class BankUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool
+    enabled: StrictBool
 
 
 class BankRead(BaseModel):
@@ -45,10 +46,26 @@ class BankRead(BaseModel):
 
 
 class HashIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "kind": {"const": kind},
+                        "value": {"pattern": f"^[0-9a-fA-F]{{{length}}}$"},
+                    }
+                }
+                for kind, length in _HEX_LENGTH.items()
+            ]
+        },
+    )
 
     kind: Literal["pdq", "md5", "sha256"]
-    value: str = Field(description="Lower-case hex: 64 for PDQ and SHA-256, 32 for MD5.")
+    value: str = Field(
+        pattern=r"^(?:[0-9a-fA-F]{32}){1,2}$",
+        description="Hex (stored lower-case): 64 digits for PDQ and SHA-256, 32 for MD5.",
+    )
     note: str = Field(default="", max_length=500)
 
     @model_validator(mode="after")
@@ -62,22 +79,24 @@ class HashIn(BaseModel):
 class ImageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    data_base64: str = Field(description="The image file, base64; hashed, never stored.")
+    data_base64: str = Field(
+        min_length=4 * ((MIN_IMAGE_BYTES + 2) // 3),
+        max_length=4 * ((MAX_IMAGE_BYTES + 2) // 3),
+        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+        description="The image file (4 MiB at most, 32 base64 characters at least), base64; "
+        "hashed, never stored. A file no image decoder reads gets its MD5 and SHA-256 only.",
+    )
     note: str = Field(default="", max_length=500)
     _hashes: FileHashes | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _hash_image(self) -> ImageIn:
-        # Hashed while validating, so an undecodable image is a 422 naming its index.
+        # The pattern and lengths made it the base64 text of 22 to MAX_IMAGE_BYTES bytes.
+        data = base64.b64decode(self.data_base64)
         try:
-            data = base64.b64decode(self.data_base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("not valid base64") from exc
-        if not data:
-            raise ValueError("empty image")
-        if len(data) > MAX_IMAGE_BYTES:
-            raise ValueError(f"image larger than {MAX_IMAGE_BYTES} bytes")
-        self._hashes = file_hashes(data, image=True)
+            self._hashes = file_hashes(data, image=True)
+        except ValueError:
+            self._hashes = file_hashes(data, image=False)
         return self
 
     @property
@@ -89,7 +108,15 @@ class ImageIn(BaseModel):
 class HashesAdd(BaseModel):
     """Hashes to add as given, and images to hash (PDQ, MD5 and SHA-256 of each)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"minItems": 1}}}
+                for name in ("hashes", "images")
+            ]
+        },
+    )
 
     hashes: list[HashIn] = Field(default_factory=list, max_length=10_000)
     images: list[ImageIn] = Field(default_factory=list, max_length=50)
@@ -119,4 +146,4 @@ class HashesAdded(BaseModel):
 class HashUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool
+    enabled: StrictBool

@@ -1,4 +1,4 @@
-"""``python -m services.intake [serve|migrate|keys ...|flaggers ...|mappings]``."""
+"""``python -m services.intake [serve|migrate|keys ...|flaggers ...|authorities ...|mappings]``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from typing import Any
 from services.intake.app import MIGRATIONS, create_app
 from services.intake.mappings import MappingError, load_mappings
 from services.intake.models import SCHEMA, api_keys
-from services.intake.registry import add_flagger, list_flaggers, remove_flagger
+from services.intake.registry import (
+    add_authority,
+    add_flagger,
+    list_authorities,
+    list_flaggers,
+    remove_authority,
+    remove_flagger,
+)
 from services.intake.settings import IntakeSettings
 from shared.apikeys import keys_command
 from shared.config import ServiceSettings, load_settings
@@ -70,6 +77,51 @@ def _flaggers(settings: ServiceSettings, args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _configure_authorities(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="authorities_command", required=True)
+    a = sub.add_parser(
+        "add", help="register an authority (court, regulator, law enforcement) that sends orders"
+    )
+    a.add_argument("authority_id")
+    a.add_argument("--name", required=True)
+    a.add_argument("--client", help="notices from this client id are the authority's orders")
+    a.add_argument("--key-id", help="or only notices sent with this API key id")
+    sub.add_parser("list", help="list authorities")
+    r = sub.add_parser("remove", help="remove an authority")
+    r.add_argument("authority_id")
+
+
+def _authorities(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    migrate(MIGRATIONS, settings.database_url, SCHEMA)
+
+    async def main() -> int:
+        engine = create_engine(settings)
+        try:
+            if args.authorities_command == "add":
+                try:
+                    await add_authority(
+                        engine,
+                        authority_id=args.authority_id,
+                        name=args.name,
+                        client_id=args.client,
+                        key_id=args.key_id,
+                    )
+                except ValueError as exc:
+                    print(f"cannot add authority: {exc}", file=sys.stderr)
+                    return 2
+            elif args.authorities_command == "list":
+                for row in await list_authorities(engine):
+                    print(json.dumps(row, default=str))
+            elif not await remove_authority(engine, args.authority_id):
+                print(f"no active authority {args.authority_id}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
 def _mappings(settings: ServiceSettings, args: argparse.Namespace) -> int:
     assert isinstance(settings, IntakeSettings)
     try:
@@ -91,6 +143,11 @@ def main() -> int:
             allowed=lambda s: s in SCOPES,
         ),
         "flaggers": ("manage trusted flaggers", _flaggers, _configure_flaggers),
+        "authorities": (
+            "manage authorities whose notices are orders",
+            _authorities,
+            _configure_authorities,
+        ),
         "mappings": ("check the reason-code mapping files and exit", _mappings, None),
     }
     try:

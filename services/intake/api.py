@@ -40,12 +40,17 @@ from services.intake.writer import ReportWriter, Stored
 from shared.apikeys import AUTH_RESPONSES, Principal, authenticate, require_scope
 from shared.errors import ApiError
 from shared.events import utcnow
+from shared.http import IsoDatetime
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 _ERROR_EXAMPLE = {"error": {"code": "rate_limited", "message": "too many requests"}}
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
+    409: {
+        "description": "The Idempotency-Key was already used with a different notice "
+        "(code idempotency_key_reused); nothing was stored",
+    },
     413: {"description": "Body too large"},
     422: {"description": "Invalid field; the details name its path"},
     429: {
@@ -72,6 +77,8 @@ def _limit(request: Request, principal: Principal, cost: int) -> None:
 async def _accept(request: Request, prepared: Prepared, key: str | None) -> Stored:
     writer: ReportWriter = request.app.state.writer
     stored = await writer.submit(prepared.outgoing, key)
+    if stored.conflict:
+        return stored
     if stored.duplicate:
         REPORTS_ACCEPTED.labels("intake", "duplicate").inc()
         return stored
@@ -83,6 +90,16 @@ async def _accept(request: Request, prepared: Prepared, key: str | None) -> Stor
     if prepared.unknown_code:
         UNKNOWN_REASON_CODES.labels("intake").inc()
     return stored
+
+
+KEY_REUSED = "idempotency_key_reused"
+
+
+def _key_reused_message(original: uuid.UUID) -> str:
+    return (
+        f"this idempotency key was first used for report {original} with a different notice; "
+        "use a new key for a new notice"
+    )
 
 
 def _status_url(report_id: uuid.UUID) -> str:
@@ -155,7 +172,8 @@ def _idempotency_key(request: Request) -> str | None:
     summary="Submit a notice",
     description="Accepted (202) only after the broker acknowledged the ReportReceived event "
     "(or, for a reporter suspended under DSA Art. 23, after it was stored as held). "
-    "A retry with the same Idempotency-Key returns the original report.",
+    "A retry with the same Idempotency-Key and the same notice returns the original report "
+    "(duplicate: true); the same key with a different notice is a 409 and stores nothing.",
     responses=_WRITE_RESPONSES,
     openapi_extra={"parameters": _SUBMIT_HEADERS},
 )
@@ -185,6 +203,8 @@ async def submit_report(
             [{"loc": ("body", *exc.loc), "msg": exc.message, "type": exc.kind}]
         ) from None
     stored = await _accept(request, prepared, idempotency_key)
+    if stored.conflict:
+        raise ApiError(409, KEY_REUSED, _key_reused_message(stored.report_id))
     status_url = _status_url(stored.report_id)
     receipt = ReportAccepted(
         report_id=stored.report_id,
@@ -209,8 +229,9 @@ async def submit_report(
     summary="Submit many notices",
     description="Each item is a notice plus an optional item_key (its idempotency key). Items "
     "are validated and stored one by one: the result lists each item's own status, report id "
-    "or errors, and one bad item does not sink the others. The batch counts as one request per "
-    "item against the rate limit.",
+    "or errors, and one bad item does not sink the others. An item_key already used with a "
+    "different notice rejects that item with http_status 409 (type idempotency_key_reused). "
+    "The batch counts as one request per item against the rate limit.",
     responses=_WRITE_RESPONSES,
 )
 async def create_reports_batch(
@@ -260,7 +281,26 @@ async def create_reports_batch(
         else:
             pending.append((index, key, prepared))
     stored = await asyncio.gather(*(_accept(request, p, k) for _, k, p in pending))
+    accepted = 0
     for (index, key, prepared), s in zip(pending, stored, strict=True):
+        if s.conflict:
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    item_key=key,
+                    status="rejected",
+                    http_status=409,
+                    errors=[
+                        FieldError(
+                            field="item_key",
+                            message=_key_reused_message(s.report_id),
+                            type=KEY_REUSED,
+                        )
+                    ],
+                )
+            )
+            continue
+        accepted += 1
         results.append(
             BatchItemResult(
                 index=index,
@@ -274,7 +314,7 @@ async def create_reports_batch(
             )
         )
     results.sort(key=lambda r: r.index)
-    return BatchResult(accepted=len(pending), rejected=len(results) - len(pending), results=results)
+    return BatchResult(accepted=accepted, rejected=len(results) - accepted, results=results)
 
 
 @router.get(
@@ -364,26 +404,22 @@ def _outcome(raw: dict[str, Any] | None, appeal_days: int) -> OutcomeRead | None
     summary="DSA Art. 23 figures for the transparency report",
     description="Warnings and suspensions of reporters, notices held while suspended, and "
     "child-safety notices processed despite a suspension, for the calling client. The default "
-    "period is the last 365 days.",
+    "period is the last 365 days; a period whose start is not before its end is empty (every "
+    "count 0).",
     responses={**AUTH_RESPONSES, 422: {"description": "Invalid period"}},
 )
 async def misuse_summary(
     request: Request,
     principal: Principal = require_scope("reports:read"),
-    since: Annotated[datetime | None, Query(description="Start, ISO 8601 with offset")] = None,
-    until: Annotated[datetime | None, Query(description="End, ISO 8601 with offset")] = None,
+    since: Annotated[
+        IsoDatetime | None, Query(description="Start (included), RFC 3339 with an offset")
+    ] = None,
+    until: Annotated[
+        IsoDatetime | None, Query(description="End (excluded), RFC 3339 with an offset")
+    ] = None,
 ) -> MisuseSummary:
     end = until or utcnow()
     start = since or end - timedelta(days=365)
-    for name, value in (("since", start), ("until", end)):
-        if value.tzinfo is None:
-            raise RequestValidationError(
-                [{"loc": ("query", name), "msg": "needs a UTC offset", "type": "timezone_aware"}]
-            )
-    if start > end:
-        raise RequestValidationError(
-            [{"loc": ("query", "since"), "msg": "after until", "type": "value_error"}]
-        )
     m, r = misuse_events, reports
     async with request.app.state.runtime.engine.connect() as conn:
         measures = dict(

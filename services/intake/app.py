@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -18,10 +19,12 @@ from services.intake.mappings import load_mappings
 from services.intake.models import SCHEMA, api_keys, processed_events
 from services.intake.ratelimit import RateLimiter
 from services.intake.registry import Registry
+from services.intake.schemas import base64_length
 from services.intake.settings import IntakeSettings
 from services.intake.writer import ReportWriter
 from shared.apikeys import KeyStore
 from shared.events import Event
+from shared.http import NO_NUL_PATTERN
 from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.topics import Topics
 from shared.service import Runtime, build_app, freeze_startup_heap
@@ -109,4 +112,48 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is create_report
     )
     app.router.routes.insert(0, SubmitRoute(submit))
+    _document_limits(app, settings)
     return app
+
+
+# Any JSON value whose strings (keys included) hold no NUL: what a batch item may be.
+_STORABLE_JSON = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "number"},
+        {"type": "string", "pattern": NO_NUL_PATTERN},
+        {"type": "array", "items": {"$ref": "#/components/schemas/StorableJson"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL_PATTERN},
+            "additionalProperties": {"$ref": "#/components/schemas/StorableJson"},
+        },
+    ]
+}
+
+
+def _document_limits(app: FastAPI, settings: IntakeSettings) -> None:
+    """Put this deployment's limits (settings) into the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build()
+            schemas = doc["components"]["schemas"]
+            schemas["StorableJson"] = _STORABLE_JSON
+            reports = schemas["BatchCreate"]["properties"]["reports"]
+            reports["maxItems"] = settings.batch_max_items
+            reports["items"] = {
+                "type": "object",
+                "propertyNames": {"pattern": NO_NUL_PATTERN},
+                "additionalProperties": {"$ref": "#/components/schemas/StorableJson"},
+            }
+            media = schemas["MediaIn"]["properties"]["data_base64"]
+            for option in media["anyOf"]:
+                if option.get("type") == "string":
+                    option["maxLength"] = base64_length(settings.media_inline_max_bytes)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

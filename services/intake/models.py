@@ -1,9 +1,10 @@
 """Intake's tables (schema ``intake``).
 
 ``reports`` holds every accepted notice, with the notifier's name and email (which never leave
-intake). ``report_progress`` holds where each report is downstream, fed from the classifier,
-router and enforcement topics. ``trusted_flaggers``, ``reporter_standing`` and ``misuse_events``
-serve DSA Art. 22 and 23.
+intake) and the hash of the notice its Idempotency-Key was first used with. ``report_progress``
+holds where each report is downstream, fed from the classifier, router and enforcement topics.
+``trusted_flaggers``, ``reporter_standing`` and ``misuse_events`` serve DSA Art. 22 and 23;
+``authorities`` holds the clients and keys whose notices are orders.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ reports = Table(
     Column("trusted_flagger_id", Text),
     Column("standing", Text, comment="misuse standing at receipt: warned, held or exempt"),
     Column("held_until", DateTime(timezone=True)),
+    Column(
+        "request_hash",
+        Text,
+        comment="SHA-256 of the canonical notice; a reused Idempotency-Key must match it",
+    ),
+    Column("authority_id", Text, comment="the registered authority of an order"),
     UniqueConstraint("client_id", "idempotency_key", name="uq_reports_client_idempotency_key"),
     Index("ix_reports_subject", "subject_id"),
     Index("ix_reports_received_at", "received_at"),
@@ -81,6 +88,17 @@ trusted_flaggers = Table(
     Column("client_id", Text, comment="notices from this client are the flagger's"),
     Column("key_id", Text, comment="or only those sent with this API key"),
     Column("policy_areas", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("removed_at", DateTime(timezone=True)),
+)
+
+authorities = Table(
+    "authorities",
+    metadata,
+    Column("authority_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("client_id", Text, comment="notices from this client are the authority's"),
+    Column("key_id", Text, comment="or only those sent with this API key"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("removed_at", DateTime(timezone=True)),
 )

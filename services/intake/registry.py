@@ -1,4 +1,7 @@
-"""Trusted flaggers (DSA Art. 22) and reporter standing (Art. 23), cached for the hot path.
+"""Trusted flaggers (DSA Art. 22), authorities and reporter standing (Art. 23), cached.
+
+A notice is a trusted flagger's or an authority's order only when it comes with a client or API
+key registered as such (``flaggers`` and ``authorities`` commands); a client cannot claim either.
 
 Both tables are small. Each replica keeps them in memory and reloads them every
 ``refresh_seconds``, so a change made by the ``flaggers`` command or by another replica's
@@ -12,11 +15,12 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake.models import reporter_standing, trusted_flaggers
+from services.intake.models import authorities, reporter_standing, trusted_flaggers
 from shared.apikeys import Principal
 from shared.taxonomy import PolicyArea
 
@@ -38,6 +42,16 @@ class Flagger:
 
 
 @dataclass(frozen=True, slots=True)
+class Authority:
+    """A public authority (court, regulator, law enforcement) whose notices are orders."""
+
+    authority_id: str
+    name: str
+    client_id: str | None
+    key_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Standing:
     warned_at: datetime | None
     held_until: datetime | None
@@ -48,6 +62,7 @@ class Registry:
         self.engine = engine
         self.refresh_seconds = refresh_seconds
         self._flaggers: list[Flagger] = []
+        self._authorities: list[Authority] = []
         self._standing: dict[tuple[str, str], Standing] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -76,6 +91,9 @@ class Registry:
             flaggers = await conn.execute(
                 select(trusted_flaggers).where(trusted_flaggers.c.removed_at.is_(None))
             )
+            bound = await conn.execute(
+                select(authorities).where(authorities.c.removed_at.is_(None))
+            )
             standing = await conn.execute(
                 select(reporter_standing).where(
                     (reporter_standing.c.warned_at.is_not(None))
@@ -92,25 +110,40 @@ class Registry:
                 )
                 for f in flaggers
             ]
+            self._authorities = [
+                Authority(a.authority_id, a.name, a.client_id, a.key_id) for a in bound
+            ]
             self._standing = {
                 (s.client_id, s.reporter_id): Standing(s.warned_at, s.held_until) for s in standing
             }
 
     def flagger_for(self, principal: Principal) -> Flagger | None:
         """The registered flagger sending with this key or client, if any (key match first)."""
-        by_client = None
-        for f in self._flaggers:
-            if f.key_id is not None and f.key_id == principal.key_id:
-                return f
-            if f.key_id is None and f.client_id == principal.client_id and by_client is None:
-                by_client = f
-        return by_client
+        return _bound_to(self._flaggers, principal)
+
+    def authority_for(self, principal: Principal) -> Authority | None:
+        """The registered authority sending with this key or client, if any (key match first)."""
+        return _bound_to(self._authorities, principal)
 
     def standing_of(self, client_id: str, reporter_id: str) -> Standing | None:
         return self._standing.get((client_id, reporter_id))
 
     def set_standing(self, client_id: str, reporter_id: str, standing: Standing) -> None:
         self._standing[(client_id, reporter_id)] = standing
+
+
+_Bound = TypeVar("_Bound", Flagger, Authority)
+
+
+def _bound_to(entries: list[_Bound], principal: Principal) -> _Bound | None:
+    """The entry bound to the principal's API key, else the first bound to its client."""
+    by_client = None
+    for e in entries:
+        if e.key_id is not None and e.key_id == principal.key_id:
+            return e
+        if e.key_id is None and e.client_id == principal.client_id and by_client is None:
+            by_client = e
+    return by_client
 
 
 async def add_flagger(
@@ -151,6 +184,40 @@ async def remove_flagger(engine: AsyncEngine, flagger_id: str) -> bool:
             .where(
                 trusted_flaggers.c.flagger_id == flagger_id, trusted_flaggers.c.removed_at.is_(None)
             )
+            .values(removed_at=datetime.now(UTC))
+        )
+        return bool(result.rowcount)
+
+
+async def add_authority(
+    engine: AsyncEngine,
+    *,
+    authority_id: str,
+    name: str,
+    client_id: str | None,
+    key_id: str | None,
+) -> None:
+    if client_id is None and key_id is None:
+        raise ValueError("an authority needs a client id or an API key id")
+    async with engine.begin() as conn:
+        await conn.execute(
+            authorities.insert().values(
+                authority_id=authority_id, name=name, client_id=client_id, key_id=key_id
+            )
+        )
+
+
+async def list_authorities(engine: AsyncEngine) -> list[dict[str, object]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(authorities).order_by(authorities.c.created_at))
+        return [dict(r._mapping) for r in rows]
+
+
+async def remove_authority(engine: AsyncEngine, authority_id: str) -> bool:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(authorities)
+            .where(authorities.c.authority_id == authority_id, authorities.c.removed_at.is_(None))
             .values(removed_at=datetime.now(UTC))
         )
         return bool(result.rowcount)

@@ -10,12 +10,24 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    model_validator,
+)
 
 from shared.events import ActionType, ContentType, Outcome, Source, SubjectType
+from shared.http import JSON_INTEGER, IsoDatetime
 from shared.taxonomy import DsaCategory, PolicyArea
 
 Location = Annotated[str, Field(min_length=1, max_length=2048)]
+
+# Control characters, NUL and every Unicode space, spelt out: ``\s`` means other characters in
+# the service's regex engine than in a client's (U+0085 and U+001C differ).
+_NOT_VISIBLE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 
 
 class ReporterIn(BaseModel):
@@ -31,21 +43,42 @@ class ReporterIn(BaseModel):
         default=None, min_length=1, max_length=256, description="The platform's (pseudonymous) id."
     )
     name: str | None = Field(default=None, min_length=1, max_length=256)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(
+        default=None,
+        max_length=320,
+        pattern=f"^[^@{_NOT_VISIBLE}]+@[^@{_NOT_VISIBLE}]+\\.[^@{_NOT_VISIBLE}]+$",
+    )
+
+
+def base64_length(size: int) -> int:
+    """The length of the base64 text of ``size`` bytes."""
+    return 4 * ((size + 2) // 3)
+
+
+# One of these must be given (and not null) for a media item to be matched against anything.
+_MEDIA_REFERENCES = ("data_base64", "uri", "md5", "sha256", "pdq")
 
 
 class MediaIn(BaseModel):
     """An image, video, audio clip or file: a small inline copy, a URI, or its hashes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in _MEDIA_REFERENCES
+            ]
+        },
+    )
 
     media_type: ContentType = ContentType.IMAGE
     uri: str | None = Field(default=None, min_length=1, max_length=2048)
     data_base64: str | None = Field(
         default=None,
         max_length=22_369_624,
-        pattern=r"^[A-Za-z0-9+/]*={0,2}$",
-        description="Inline copy, base64; bounded by the service's media_inline_max_bytes.",
+        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+        description="Inline copy, base64; at most the service's media_inline_max_bytes decoded.",
     )
     md5: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
@@ -53,10 +86,8 @@ class MediaIn(BaseModel):
 
     @model_validator(mode="after")
     def _something_to_match(self) -> MediaIn:
-        if not (self.uri or self.data_base64 or self.md5 or self.sha256 or self.pdq):
+        if all(getattr(self, name) is None for name in _MEDIA_REFERENCES):
             raise ValueError("give data_base64, uri, md5, sha256 or pdq")
-        if self.data_base64 is not None and len(self.data_base64) % 4:
-            raise ValueError("data_base64 is not valid base64 (length not a multiple of 4)")
         return self
 
 
@@ -66,7 +97,7 @@ class SubjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject_type: SubjectType
-    subject_id: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
+    subject_id: str = Field(min_length=1, max_length=256, pattern=f"^[^{_NOT_VISIBLE}]+$")
     content_type: ContentType = ContentType.TEXT
     owner_account_id: str | None = Field(default=None, min_length=1, max_length=256)
     text: str | None = Field(default=None, max_length=20_000, description="The content itself.")
@@ -117,10 +148,15 @@ class ReportCreate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [_EXAMPLE_REPORT, _EXAMPLE_ANONYMOUS_CSAM]}
     )
 
-    schema_version: Literal[1] = 1
+    schema_version: Annotated[int, Field(ge=1, le=1), JSON_INTEGER] = Field(
+        default=1, description="Always 1."
+    )
     source: Source = Field(
         default=Source.USER_NOTICE,
-        description="trusted_flagger is granted only to registered flaggers within their areas.",
+        description="trusted_flagger and authority_order are the registry's to grant: a "
+        "registered flagger's notice within its areas is trusted_flagger and a registered "
+        "authority's is authority_order, whatever this says; claimed by anyone else, either is "
+        "an ordinary user_notice.",
     )
     reporter: ReporterIn = Field(default_factory=ReporterIn)
     subject: SubjectIn
@@ -137,13 +173,17 @@ class ReportCreate(BaseModel):
     locations: list[Location] = Field(
         default_factory=list, max_length=50, description="Exact URLs and identifiers."
     )
-    good_faith: bool = Field(default=False, description="The notifier's good-faith statement.")
-    occurred_at: AwareDatetime | None = None
+    good_faith: StrictBool = Field(
+        default=False, description="The notifier's good-faith statement."
+    )
+    occurred_at: IsoDatetime | None = None
     language: str | None = Field(default=None, pattern=r"^[a-z]{2}$", description="ISO 639-1.")
     surface: str | None = Field(
         default=None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Product."
     )
-    reach: int | None = Field(default=None, ge=0, le=10**12, description="Views or audience.")
+    reach: Annotated[int, Field(ge=0, le=10**12), JSON_INTEGER] | None = Field(
+        default=None, description="Views or audience."
+    )
 
 
 AcceptedStatus = Literal["received", "held"]
@@ -273,7 +313,7 @@ class BatchItemResult(BaseModel):
     index: int = Field(ge=0)
     item_key: str | None = None
     status: Literal["received", "held", "rejected"]
-    http_status: Literal[202, 422]
+    http_status: Literal[202, 409, 422]
     duplicate: bool = False
     report_id: uuid.UUID | None = None
     status_url: str | None = None

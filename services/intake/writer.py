@@ -3,8 +3,10 @@
 Each request waits for its batch: one transaction inserts every report of the batch, the
 ``ReportReceived`` events are sent together, and the transaction commits only after the broker
 acknowledged them all. A request is answered 202 only then. A retried request with the same
-``Idempotency-Key`` gets the original report back and publishes nothing. A held notice (its
-reporter is suspended under DSA Art. 23) is stored in the same transaction but never published.
+``Idempotency-Key`` gets the original report back and publishes nothing; one whose notice differs
+(another ``request_hash``) gets it back marked as a conflict, and nothing is stored for it. A
+held notice (its reporter is suspended under DSA Art. 23) is stored in the same transaction but
+never published.
 
 Throughput comes from overlap: while one batch waits for PostgreSQL or the broker, the next
 batches are already being written (up to ``in_flight`` at once, each on its own connection), and
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +46,8 @@ class Stored:
     received_at: datetime
     status: str
     duplicate: bool
+    # The key was first used with another notice: this one was not stored.
+    conflict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +101,8 @@ def _insert_sql() -> str:
 
 # The reports that earlier requests with the same idempotency keys created.
 _ORIGINALS_SQL = (
-    f"SELECT r.client_id, r.idempotency_key, r.report_id, r.received_at, r.status "
+    f"SELECT r.client_id, r.idempotency_key, r.report_id, r.received_at, r.status, "
+    "r.request_hash "
     f"FROM {_TABLE} AS r JOIN unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) "
     "AS k(client_id, idempotency_key) USING (client_id, idempotency_key)"
 )
@@ -229,20 +234,27 @@ class ReportWriter:
                 Stored(row["report_id"], row["received_at"], row["status"], duplicate=False)
             )
         for p in dupes:
-            stored = originals.get((p.item.row["client_id"], p.idempotency_key or ""))
-            if stored is None:
+            original = originals.get((p.item.row["client_id"], p.idempotency_key or ""))
+            if original is None:
                 p.future.set_exception(RuntimeError("idempotency conflict could not be resolved"))
-            else:
-                p.future.set_result(stored)
+                continue
+            stored, first_hash = original
+            # Rows stored before request hashes were kept have none: they match any notice.
+            if first_hash is not None and first_hash != p.item.row["request_hash"]:
+                stored = replace(stored, conflict=True)
+            p.future.set_result(stored)
 
     @staticmethod
-    async def _originals(driver: Any, dupes: list[_Pending]) -> dict[tuple[str, str], Stored]:
-        """The reports that earlier requests with the same idempotency keys created."""
+    async def _originals(
+        driver: Any, dupes: list[_Pending]
+    ) -> dict[tuple[str, str], tuple[Stored, str | None]]:
+        """The reports that earlier requests with the same keys created, with their hashes."""
         keys = sorted({(p.item.row["client_id"], p.idempotency_key or "") for p in dupes})
         found = await driver.fetch(_ORIGINALS_SQL, [k[0] for k in keys], [k[1] for k in keys])
         return {
-            (row["client_id"], row["idempotency_key"]): Stored(
-                row["report_id"], row["received_at"], row["status"], duplicate=True
+            (row["client_id"], row["idempotency_key"]): (
+                Stored(row["report_id"], row["received_at"], row["status"], duplicate=True),
+                row["request_hash"],
             )
             for row in found
         }

@@ -71,7 +71,13 @@ async def release(case_id: uuid.UUID, principal: Reviewer, desk: Desk) -> None:
 @router.post(
     "/cases/{case_id}/escalate",
     summary="Move a held case to another queue, with a reason",
-    responses=_CASE_ERRORS,
+    description="Only to a queue the routing policy routes to, and only to one cleared for "
+    "cases as grave as the case's area (the gravest tier among the areas routed to the queue; "
+    "the QA and appeals queues take every tier). Anything else is a 422 naming body.queue.",
+    responses={
+        **_CASE_ERRORS,
+        422: {"description": "Invalid field, an unknown queue, or a queue for less grave cases"},
+    },
 )
 async def escalate(
     case_id: uuid.UUID, body: EscalationCreate, principal: Reviewer, desk: Desk

@@ -170,6 +170,17 @@ class Policy(_Strict):
         queues = {self.rule_for(area).queue for area in PolicyArea}
         return {q for q in queues if q} | {self.qa.queue, self.appeals.queue}
 
+    def queue_floor(self, queue: str) -> Tier | None:
+        """The gravest tier a queue is staffed for, or None for a queue this policy lacks.
+
+        An area queue's floor is the gravest tier among the areas routed to it; the QA and
+        appeals queues take cases of every area, so their floor is the gravest tier of all.
+        """
+        if queue in (self.qa.queue, self.appeals.queue):
+            return min(Tier)
+        tiers = [POLICY_AREAS[a].tier for a in PolicyArea if self.rule_for(a).queue == queue]
+        return min(tiers) if tiers else None
+
 
 def load_policy(path: Path) -> Policy:
     """Read and validate a policy file; raises ``ValueError`` naming what is wrong."""

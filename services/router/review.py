@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka.errors import KafkaError
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import any_, func, insert, literal, not_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -57,7 +58,13 @@ from shared.events import (
 )
 from shared.kafka.producer import EventProducer
 from shared.kafka.topics import ensure_topics
-from shared.taxonomy import PolicyArea, Tier, dsa_category
+from shared.taxonomy import POLICY_AREAS, PolicyArea, Tier, dsa_category
+
+
+def _invalid_queue(message: str, kind: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("body", "queue"), "msg": message, "type": f"queue_{kind}"}]
+    )
 
 
 def queue_scope(queue: str) -> str:
@@ -164,9 +171,14 @@ class ReviewDesk:
     async def escalate(
         self, case_id: uuid.UUID, principal: Principal, body: EscalationCreate
     ) -> CaseRead:
-        """Move the case to another queue with a reason; it leaves the reviewer's hands."""
+        """Move the case to another queue with a reason; it leaves the reviewer's hands.
+
+        Only to a queue the policy routes to, and never to one staffed for less grave cases
+        than the case's area (a child-safety case stays on queues cleared for S0).
+        """
         async with self.engine.begin() as conn:
             case = await self._held(conn, case_id, principal)
+            self._check_escalation(case, body.queue)
             await conn.execute(
                 update(cases)
                 .where(cases.c.case_id == case_id)
@@ -189,6 +201,19 @@ class ReviewDesk:
                     events, new_topic=self.producer.topics.review(body.queue)
                 )
             return await self.case_read(conn, moved)
+
+    def _check_escalation(self, case: CaseRow, queue: str) -> None:
+        floor = self.policy.queue_floor(queue)
+        if floor is None:
+            known = ", ".join(sorted(self.policy.queues()))
+            raise _invalid_queue(f"no such queue; the configured queues are {known}", "unknown")
+        area = PolicyArea(case["policy_area"])
+        needed = POLICY_AREAS[area].tier
+        if floor > needed:
+            raise _invalid_queue(
+                f"queue {queue!r} is cleared for {floor} cases at most; a {area} case is {needed}",
+                "below_severity",
+            )
 
     # -- deciding ----------------------------------------------------------------------------
 

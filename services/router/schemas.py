@@ -6,9 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 from shared.events import ActionType, AppealRef, Outcome, ReviewTask
+from shared.http import JSON_INTEGER
 from shared.kafka.topics import QUEUE_NAME
 from shared.taxonomy import PolicyArea, Tier
 
@@ -20,11 +28,37 @@ class _In(BaseModel):
 class DecisionCreate(_In):
     """A reviewer's decision on the case they hold."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["outcome", "action"],
+                    "properties": {
+                        "outcome": {"const": Outcome.ACTION.value},
+                        "action": {"$ref": "#/components/schemas/ActionType"},
+                        "manifestly_unfounded": {"const": False},
+                    },
+                },
+                {
+                    "required": ["outcome"],
+                    "properties": {
+                        "outcome": {"const": Outcome.NO_ACTION.value},
+                        "action": {"type": "null"},
+                    },
+                },
+            ]
+        }
+    )
+
     outcome: Outcome
-    action: ActionType | None = None
+    action: ActionType | None = Field(
+        default=None, description="Required with outcome action; absent or null with no_action."
+    )
     reason: str = Field(min_length=1, max_length=2000)
-    manifestly_unfounded: bool = False
-    duration_days: int | None = Field(default=None, gt=0, le=3650)
+    manifestly_unfounded: StrictBool = Field(
+        default=False, description="Only with outcome no_action."
+    )
+    duration_days: Annotated[int, Field(gt=0, le=3650), JSON_INTEGER] | None = None
     territorial_scope: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] = Field(
         default_factory=list, max_length=40, description="Two-letter codes (Greece is GR)."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -79,6 +81,62 @@ async def test_duplicate_idempotency_key_returns_the_original_report_and_publish
         await topic.wait_for(2)
     ids = [ReportReceived.from_bytes(r.value).payload.report_id for r in topic.records]
     assert sorted(map(str, ids)) == sorted([first["report_id"], third["report_id"]])
+
+
+async def test_reused_idempotency_key_with_another_notice_is_409_and_stores_nothing(
+    intake: httpx.AsyncClient, key: str, kafka: EmbeddedKafka, namespace: str
+) -> None:
+    original = report_body("you are an idiot")
+    other = report_body("a different notice entirely")
+    headers = {**auth(key), "Idempotency-Key": f"reuse-{uuid.uuid4().hex}"}
+    async with TopicWatcher(kafka.bootstrap_servers, Topics(namespace).reports_received) as topic:
+        first = await intake.post("/v1/reports", json=original, headers=headers)
+        assert first.status_code == 202, first.text
+        # The same notice written differently (key order, spacing) is the same request.
+        same = await intake.post(
+            "/v1/reports",
+            content=json.dumps(original, sort_keys=True, indent=2),
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        reused = await intake.post("/v1/reports", json=other, headers=headers)
+        await topic.wait_for(1)
+    assert same.status_code == 202 and same.json()["duplicate"] is True
+    assert same.json()["report_id"] == first.json()["report_id"]
+    assert reused.status_code == 409, reused.text
+    error = reused.json()["error"]
+    assert error["code"] == "idempotency_key_reused"
+    assert first.json()["report_id"] in error["message"]
+    published = [ReportReceived.from_bytes(r.value).payload for r in topic.records]
+    assert [str(p.report_id) for p in published] == [first.json()["report_id"]]
+    assert published[0].text == "you are an idiot"
+
+
+async def test_reused_batch_item_key_with_another_notice_rejects_that_item_with_409(
+    intake: httpx.AsyncClient, key: str
+) -> None:
+    item_key = f"batch-{uuid.uuid4().hex}"
+    original = {**report_body("first notice"), "item_key": item_key}
+    first = (
+        await intake.post("/v1/reports:batch", json={"reports": [original]}, headers=auth(key))
+    ).json()
+    other = {**report_body("second notice"), "item_key": item_key}
+    fresh = {**report_body("third notice"), "item_key": f"{item_key}-new"}
+    r = await intake.post(
+        "/v1/reports:batch", json={"reports": [other, fresh, original]}, headers=auth(key)
+    )
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert (result["accepted"], result["rejected"]) == (2, 1)
+    conflict, accepted, repeated = result["results"]
+    assert (conflict["status"], conflict["http_status"]) == ("rejected", 409)
+    assert conflict["report_id"] is None
+    assert [(e["field"], e["type"]) for e in conflict["errors"]] == [
+        ("item_key", "idempotency_key_reused")
+    ]
+    assert first["results"][0]["report_id"] in conflict["errors"][0]["message"]
+    assert accepted["status"] == "received" and accepted["duplicate"] is False
+    assert repeated["duplicate"] is True
+    assert repeated["report_id"] == first["results"][0]["report_id"]
 
 
 async def test_missing_unknown_or_revoked_key_is_401(

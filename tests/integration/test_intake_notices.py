@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.intake.app import create_app
 from services.intake.models import api_keys
-from services.intake.registry import add_flagger
+from services.intake.registry import add_authority, add_flagger
 from services.intake.settings import IntakeSettings
+from services.router.policy import deadline_for, load_policy, priority
+from services.router.settings import DEFAULT_POLICY
 from shared.apikeys import create_key
 from shared.events import (
     DecisionMade,
@@ -29,7 +32,7 @@ from shared.events import (
     utcnow,
 )
 from shared.kafka.topics import Topics
-from shared.taxonomy import DsaCategory, PolicyArea
+from shared.taxonomy import DsaCategory, PolicyArea, Tier
 from tests.factories import make_classified, make_decision, make_report, report_body
 from tests.harness import TopicWatcher, eventually, produce_raw, running, service_env
 
@@ -351,3 +354,44 @@ async def test_text_postgres_cannot_store_is_422_with_the_field_path(
         r = await intake.post("/v1/reports", json=body, headers=auth)
         assert r.status_code == 422
         assert r.json()["error"]["details"][0]["field"] == "body.locations.1"
+
+
+async def test_authority_order_is_granted_by_the_registry_and_only_then_gets_its_clock(
+    start: Start, db: AsyncEngine, kafka: EmbeddedKafka, namespace: str
+) -> None:
+    async with start():  # applies the migrations
+        pass
+    authority, _, authority_auth = await new_key(db)
+    await add_authority(
+        db,
+        authority_id=f"ircu-{authority}",
+        name="Internet referral unit",
+        client_id=authority,
+        key_id=None,
+    )
+    _, _, other_auth = await new_key(db)
+    order = report_body("join the attack on", category="violent_extremism")
+    async with start() as intake:
+        async with TopicWatcher(kafka.bootstrap_servers, Topics(namespace).reports_received) as t:
+            registered = await intake.post(
+                "/v1/reports", json={**order, "source": "authority_order"}, headers=authority_auth
+            )
+            claimed = await intake.post(
+                "/v1/reports", json={**order, "source": "authority_order"}, headers=other_auth
+            )
+            await t.wait_for(2)
+        assert registered.status_code == claimed.status_code == 202
+        got = (await intake.get(claimed.json()["status_url"], headers=other_auth)).json()
+    by_id = {str(e.payload.report_id): e.payload for e in received(t)}
+    real, fake = by_id[registered.json()["report_id"]], by_id[claimed.json()["report_id"]]
+    assert real.source is Source.AUTHORITY_ORDER
+    assert fake.source is Source.USER_NOTICE and got["source"] == "user_notice"
+    # The router's shipped policy on the events as intake published them.
+    policy = load_policy(DEFAULT_POLICY)
+    area = PolicyArea.VIOLENT_EXTREMISM
+    real_deadline, real_clock = deadline_for(policy, real, area)
+    fake_deadline, fake_clock = deadline_for(policy, fake, area)
+    assert real_clock == "terrorist-content-removal-order"
+    assert real_deadline == real.received_at + timedelta(hours=1)
+    assert fake_clock is None and fake_deadline - fake.received_at == timedelta(hours=24)
+    assert priority(Tier.S1, real.source, 0.5) > priority(Tier.S1, fake.source, 0.5)

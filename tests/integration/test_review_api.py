@@ -392,7 +392,8 @@ async def test_escalation_moves_the_case_and_its_task_to_another_queue(
     db: AsyncEngine,
 ) -> None:
     async with desk(kafka, postgres, namespace, tmp_path, db) as d:
-        queue, legal = d.queue("harassment"), d.queue("legal")
+        # Harassment (S2) goes up to the violent-threats queue (S1).
+        queue, legal = d.queue("harassment"), d.queue("violence")
         await d.route(classified(PolicyArea.HARASSMENT, 0.6))
         alice = await d.reviewer("alice", f"review:{queue}")
         counsel = await d.reviewer("counsel", f"review:{legal}")
@@ -419,3 +420,38 @@ async def test_escalation_moves_the_case_and_its_task_to_another_queue(
     assert taken["case_id"] == case["case_id"]
     assert bad_queue.status_code == 422
     assert [e["field"] for e in bad_queue.json()["error"]["details"]] == ["body.queue"]
+
+
+async def test_escalation_only_to_a_configured_queue_cleared_for_the_case_severity(
+    kafka: EmbeddedKafka,
+    postgres: EmbeddedPostgres,
+    namespace: str,
+    tmp_path: Path,
+    db: AsyncEngine,
+) -> None:
+    async with desk(kafka, postgres, namespace, tmp_path, db) as d:
+        queue = d.queue("child-safety")
+        await d.route(classified(PolicyArea.CHILD_SAFETY, 0.6))
+        alice = await d.reviewer("alice", "review:*")
+        case = (await d.claim(queue, alice)).json()
+        url = f"/v1/cases/{case['case_id']}/escalate"
+        unknown = await d.api.post(
+            url, json={"queue": d.queue("legal"), "reason": "to counsel"}, headers=alice
+        )
+        # The general queue is cleared for S1 cases at most; child safety is S0.
+        lower = await d.api.post(
+            url, json={"queue": d.queue("general"), "reason": "not sure"}, headers=alice
+        )
+        still_held = (await d.api.get(f"/v1/cases/{case['case_id']}", headers=alice)).json()
+        same_floor = await d.api.post(
+            url, json={"queue": d.queue("self-harm"), "reason": "self-harm risk"}, headers=alice
+        )
+    assert unknown.status_code == 422, unknown.text
+    [detail] = unknown.json()["error"]["details"]
+    assert (detail["field"], detail["type"]) == ("body.queue", "queue_unknown")
+    assert d.queue("general") in detail["message"]
+    assert lower.status_code == 422, lower.text
+    [detail] = lower.json()["error"]["details"]
+    assert (detail["field"], detail["type"]) == ("body.queue", "queue_below_severity")
+    assert (still_held["queue"], still_held["lease_holder"]) == (queue, f"alice-{d.tag}")
+    assert same_floor.status_code == 200 and same_floor.json()["queue"] == d.queue("self-harm")

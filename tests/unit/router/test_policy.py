@@ -124,3 +124,12 @@ def test_shipped_policy_never_automates_s0_or_child_safety() -> None:
         rule = POLICY.rule_for(area)
         assert rule.auto_action_at is None
         assert rule.dismiss_below is None
+
+
+def test_a_queue_floor_is_the_gravest_tier_routed_to_it() -> None:
+    assert POLICY.queue_floor("child-safety") is Tier.S0
+    assert POLICY.queue_floor("extremism") is Tier.S1
+    assert POLICY.queue_floor("general") is Tier.S1  # privacy (S1) takes the default queue
+    assert POLICY.queue_floor("spam") is Tier.S3
+    assert POLICY.queue_floor("appeals") is POLICY.queue_floor("qa") is Tier.S0
+    assert POLICY.queue_floor("legal") is None
