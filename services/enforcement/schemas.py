@@ -141,3 +141,21 @@ class AppealAreaStats(BaseModel):
 
 class AppealStats(BaseModel):
     items: list[AppealAreaStats]
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of every service."""
+
+    error: ErrorInfo
