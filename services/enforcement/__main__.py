@@ -45,13 +45,12 @@ def _check(settings: ServiceSettings, args: argparse.Namespace) -> int:
 def _verify(settings: ServiceSettings, args: argparse.Namespace) -> int:
     export = _enforcement(settings).checkpoint_export
     if args.checkpoints is not None:
-        if export is None and _enforcement(settings).audit_checkpoint_key is None:
+        key = _enforcement(settings).audit_checkpoint_key
+        if key is None:
             print(
                 "--checkpoints needs TNS_AUDIT_CHECKPOINT_KEY to check the files", file=sys.stderr
             )
             return 2
-        key = _enforcement(settings).audit_checkpoint_key
-        assert key is not None
         export = (Path(args.checkpoints), key.get_secret_value().encode())
     exported: list[audit.Checkpoint] = []
     if export is not None:
