@@ -818,13 +818,15 @@ async def confirm(
     Only the client that owns an action can confirm it; another client's confirmation changes
     nothing and is counted (``tns_enforcement_confirmations_refused_total``).
     """
-    latest = {c.action_id: c for c in confirmations}
+    # The latest word of each client on each action: another client's word never hides the
+    # owner's (the update below matches the owner's only).
+    latest = {(c.action_id, c.client_id): c for c in confirmations}
     await audit.lock_chain(conn)
     moved = (
         await conn.execute(
             _CONFIRM,
             {
-                "ids": list(latest),
+                "ids": [c.action_id for c in latest.values()],
                 "statuses": [c.status.value for c in latest.values()],
                 "details": [c.detail for c in latest.values()],
                 "ats": [c.at for c in latest.values()],
@@ -833,7 +835,9 @@ async def confirm(
         )
     ).all()
     if len(moved) < len(latest):
-        await _count_refused(conn, latest, {row.action_id for row in moved}, service)
+        await _count_refused(
+            conn, latest, {(row.action_id, row.client_id) for row in moved}, service
+        )
     now = utcnow()
     entries = []
     for row in moved:
@@ -841,14 +845,17 @@ async def confirm(
         entries.append(
             AuditEntry(
                 actor_kind="client",
-                actor_id=latest[row.action_id].client_id,
+                actor_id=row.client_id,
                 act=f"action_{row.status}",
                 recorded_at=now,
                 subject_id=row.subject_id,
                 report_id=row.report_id,
                 decision_id=row.decision_id,
                 action_id=row.action_id,
-                details={"status": row.status, "detail": latest[row.action_id].detail},
+                details={
+                    "status": row.status,
+                    "detail": latest[(row.action_id, row.client_id)].detail,
+                },
                 client_id=row.client_id,
             )
         )
@@ -858,26 +865,27 @@ async def confirm(
 
 async def _count_refused(
     conn: AsyncConnection,
-    latest: dict[uuid.UUID, Confirmation],
-    moved: set[uuid.UUID],
+    latest: dict[tuple[uuid.UUID, str], Confirmation],
+    moved: set[tuple[uuid.UUID, str]],
     service: str,
 ) -> None:
     """Count the confirmations that named another client's action (and log them, once)."""
-    rest = [i for i in latest if i not in moved]
+    rest = [c for key, c in latest.items() if key not in moved]
     owners = (
         await conn.execute(
             select(actions.c.action_id, actions.c.client_id).where(
                 actions.c.action_id == any_(bindparam("ids", type_=_UUIDS))
             ),
-            {"ids": rest},
+            {"ids": list({c.action_id for c in rest})},
         )
     ).all()
-    foreign = [i for i, owner in owners if owner != latest[i].client_id]
+    owner_of = dict(owners)
+    foreign = [c for c in rest if c.action_id in owner_of and owner_of[c.action_id] != c.client_id]
     if foreign:
         CONFIRMATIONS_REFUSED.labels(service, "other_client").inc(len(foreign))
         logger.warning(
             "refused %d confirmation(s) from clients that do not own the action, e.g. %s by %r",
             len(foreign),
-            foreign[0],
-            latest[foreign[0]].client_id,
+            foreign[0].action_id,
+            foreign[0].client_id,
         )
