@@ -344,7 +344,8 @@ def export(directory: Path, key: bytes, found: Sequence[Checkpoint]) -> list[Pat
             "created_at": _iso(c.created_at),
             "signature": sign(key, c),
         }
-        tmp = path.with_suffix(".tmp")
+        # A name of its own, so two replicas exporting at once never write one file.
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
         tmp.write_bytes(orjson.dumps(body))
         try:
             # A hard link fails if the name exists: a file once written stays as it was.
