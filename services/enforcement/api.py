@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import ColumnElement, select, true
 
 from services.enforcement import appeals as appeals_module
@@ -52,12 +53,10 @@ router = APIRouter(
     responses={
         401: _error("Missing, unknown or revoked API key"),
         403: _error("The key lacks the scope"),
+        422: _error("Invalid parameters or body (`validation_error`, naming the field)"),
     },
 )
 Responses = dict[int | str, dict[str, Any]]
-INVALID: Responses = {
-    422: _error("Invalid parameters or body (`validation_error`, naming the field)")
-}
 TOO_LARGE: Responses = {413: _error("Body over the size limit")}
 NOT_OWNED = "or one that belongs to another client"
 SubjectId = Annotated[str, Path(min_length=1, max_length=256)]
@@ -84,7 +83,6 @@ def require_read_all(principal: Principal, what: str) -> None:
     response_model=ActionList,
     summary="Actions taken on a subject, newest first",
     description="Only the caller's client's actions, unless the key holds `enforcement:read_all`.",
-    responses=INVALID,
 )
 async def subject_actions(
     subject_id: SubjectId, request: Request, principal: Principal = require_scope("actions:read")
@@ -103,7 +101,7 @@ async def subject_actions(
     "/actions/{action_id}",
     response_model=ActionRead,
     summary="One action and its state",
-    responses={404: _error(f"Unknown action, {NOT_OWNED}"), **INVALID},
+    responses={404: _error(f"Unknown action, {NOT_OWNED}")},
 )
 async def get_action(
     action_id: uuid.UUID, request: Request, principal: Principal = require_scope("actions:read")
@@ -130,7 +128,7 @@ async def get_action(
         "confirming an action already settled, changes nothing and returns its state. Only the "
         "client that owns the action can confirm it, whatever scopes the key holds."
     ),
-    responses={404: _error(f"Unknown action, {NOT_OWNED}"), **INVALID, **TOO_LARGE},
+    responses={404: _error(f"Unknown action, {NOT_OWNED}"), **TOO_LARGE},
 )
 async def confirm_action(
     action_id: uuid.UUID,
@@ -168,7 +166,6 @@ async def confirm_action(
         "Only the strikes the caller's client's decisions gave (the ladder counts those), unless "
         "the key holds `enforcement:read_all`."
     ),
-    responses=INVALID,
 )
 async def account_strikes(
     account_id: SubjectId, request: Request, principal: Principal = require_scope("actions:read")
@@ -259,7 +256,6 @@ async def appeal_stats(
         "The caller's client's records, unless the key holds `enforcement:read_all`. `since` and "
         "`until` need a time zone offset, and `since` must not be after `until` (else 422)."
     ),
-    responses=INVALID,
 )
 async def audit_trail(
     request: Request,
@@ -285,7 +281,7 @@ async def audit_trail(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     if since is not None and until is not None and _aware(since, "since") > _aware(until, "until"):
-        raise ApiError(422, "validation_error", "since must not be after until")
+        raise _invalid("since", "must not be after until", "value_error")
     query = select(audit_log).where(
         audit_log.c.seq > after, owned(principal, audit_log.c.client_id)
     )
@@ -308,9 +304,14 @@ async def audit_trail(
     return AuditPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 
 
+def _invalid(name: str, message: str, kind: str) -> RequestValidationError:
+    """A 422 naming the query parameter, in the shape of every validation error."""
+    return RequestValidationError([{"loc": ("query", name), "msg": message, "type": kind}])
+
+
 def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
-        raise ApiError(422, "validation_error", f"{name} needs a time zone offset, e.g. Z")
+        raise _invalid(name, "needs a time zone offset, e.g. Z", "timezone_aware")
     return value
 
 
@@ -352,7 +353,6 @@ async def audit_verify(
     response_model=CheckpointList,
     summary="Stored checkpoints of the chain (head seq and hash at a time), for export",
     description="Of every client's chain: the key needs `audit:read` and `enforcement:read_all`.",
-    responses=INVALID,
 )
 async def audit_checkpoints(
     request: Request,

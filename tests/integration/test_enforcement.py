@@ -227,3 +227,30 @@ async def test_a_batch_written_slice_by_slice_keeps_every_row_and_an_intact_chai
         "audit_log": 2 * N,
     }
     assert verdict["ok"] is True
+
+
+async def test_audit_time_range_is_refused_when_backwards_or_without_an_offset(
+    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str, db: AsyncEngine
+) -> None:
+    async with running(
+        create_app(EnforcementSettings(**service_env(kafka, postgres, namespace)))
+    ) as api:
+        api.headers.update(await auth(db, "audit:read"))
+        backwards = await api.get(
+            "/v1/audit",
+            params={"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        )
+        naive = await api.get("/v1/audit", params={"since": "2026-02-01T00:00:00"})
+        empty = await api.get(
+            "/v1/audit",
+            params={"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        )
+    assert backwards.status_code == 422
+    assert backwards.json()["error"]["code"] == "validation_error"
+    assert backwards.json()["error"]["details"] == [
+        {"field": "query.since", "message": "must not be after until", "type": "value_error"}
+    ]
+    assert naive.status_code == 422
+    (detail,) = naive.json()["error"]["details"]
+    assert detail["field"] == "query.since" and "time zone" in detail["message"]
+    assert empty.status_code == 200 and empty.json()["items"] == []
