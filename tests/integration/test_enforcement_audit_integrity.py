@@ -201,6 +201,7 @@ async def test_a_superuser_rewrite_of_log_and_checkpoints_is_caught_by_the_signe
             text("DELETE FROM enforcement.audit_log WHERE seq > 6"),
         )
         deleted = (await api.get("/v1/audit/verify")).json()
+        deleted_cli = cli(url, "verify", export=export)
         # A file forged without the key is refused, and an exported file is never replaced.
         forged = export / "checkpoint-00000000000000000010.json"
         forged.write_text(
@@ -223,6 +224,8 @@ async def test_a_superuser_rewrite_of_log_and_checkpoints_is_caught_by_the_signe
     assert "exported checkpoint 6 was rewritten" in rewritten_cli_env.stderr
     assert deleted["ok"] is False
     assert deleted["reason"] == "exported checkpoint 6 was deleted from audit_checkpoints"
+    assert deleted_cli.returncode == 1
+    assert "exported checkpoint 6 was deleted" in deleted_cli.stderr
     assert forged_cli.returncode == 1
     assert "signature does not match" in forged_cli.stderr
     assert forged_api["ok"] is False and "signature does not match" in forged_api["reason"]
