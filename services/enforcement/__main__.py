@@ -42,11 +42,29 @@ def _check(settings: ServiceSettings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(settings: ServiceSettings, _: argparse.Namespace) -> int:
+def _verify(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    export = _enforcement(settings).checkpoint_export
+    if args.checkpoints is not None:
+        key = _enforcement(settings).audit_checkpoint_key
+        if key is None:
+            print(
+                "--checkpoints needs TNS_AUDIT_CHECKPOINT_KEY to check the files", file=sys.stderr
+            )
+            return 2
+        export = (Path(args.checkpoints), key.get_secret_value().encode())
+    exported: list[audit.Checkpoint] = []
+    if export is not None:
+        try:
+            exported = audit.read_exported(*export)
+        except audit.ExportError as exc:
+            print(json.dumps({"ok": False, "reason": str(exc)}))
+            print(f"exported checkpoints cannot be trusted: {exc}", file=sys.stderr)
+            return 1
+
     async def main() -> int:
         engine = create_engine(settings)
         try:
-            result = await audit.verify(engine)
+            result = await audit.verify(engine, exported=exported)
         finally:
             await engine.dispose()
         print(json.dumps(dataclasses.asdict(result)))
@@ -55,19 +73,26 @@ def _verify(settings: ServiceSettings, _: argparse.Namespace) -> int:
                 f"audit chain broken at record {result.first_broken_seq}: {result.reason}",
                 file=sys.stderr,
             )
+        elif exported:
+            print(f"checked against {len(exported)} exported checkpoint(s)", file=sys.stderr)
         return 0 if result.ok else 1
 
     return asyncio.run(main())
 
 
 def _checkpoint(settings: ServiceSettings, args: argparse.Namespace) -> int:
-    """Store a checkpoint now, then print every checkpoint as JSON lines (the export)."""
+    """Store a checkpoint now, write the new ones to the signed export directory (when set),
+    then print every checkpoint as JSON lines."""
+    export = _enforcement(settings).checkpoint_export
 
     async def main() -> int:
         engine = create_engine(settings)
         try:
             async with engine.begin() as conn:
                 await audit.checkpoint(conn, utcnow())
+            if export is not None:
+                for path in await audit.export_new(engine, *export):
+                    print(f"exported {path}", file=sys.stderr)
             async with engine.connect() as conn:
                 found = await audit.checkpoints(conn, after=args.after, limit=1_000_000)
         finally:
@@ -126,6 +151,13 @@ def _configure_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", help="policy file (default: TNS_POLICY_PATH)")
 
 
+def _configure_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--checkpoints",
+        help="directory of signed exported checkpoints (default: TNS_AUDIT_CHECKPOINT_DIR)",
+    )
+
+
 def _configure_checkpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument("--after", type=int, default=0, help="export checkpoints after this seq")
 
@@ -148,7 +180,7 @@ def main() -> int:
         schema=SCHEMA,
         commands={
             "check": ("validate the enforcement policy file", _check, _configure_check),
-            "verify": ("verify the audit hash chain", _verify, None),
+            "verify": ("verify the audit hash chain", _verify, _configure_verify),
             "checkpoint": (
                 "store an audit checkpoint and export all as JSON lines",
                 _checkpoint,

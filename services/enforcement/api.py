@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import ColumnElement, select, true
 
 from services.enforcement import appeals as appeals_module
 from services.enforcement import audit
@@ -26,32 +28,69 @@ from services.enforcement.schemas import (
     CheckpointList,
     CheckpointRead,
     ConfirmationCreate,
+    ErrorBody,
     StrikeList,
     StrikeRead,
     VerifyRead,
 )
 from services.enforcement.settings import EnforcementSettings
-from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
+from shared.apikeys import Principal, require_scope
 from shared.errors import ApiError
 from shared.events import ActionStatus, utcnow
 
-router = APIRouter(prefix="/v1", tags=["enforcement"], responses=AUTH_RESPONSES)
+# Reads across clients: without it a key sees only its own client's records.
+READ_ALL = "enforcement:read_all"
+SCOPES = ("actions:read", "actions:confirm", "appeals:write", "audit:read", "stats:read", READ_ALL)
 
-SCOPES = ("actions:read", "actions:confirm", "appeals:write", "audit:read", "stats:read")
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["enforcement"],
+    responses={
+        401: _error("Missing, unknown or revoked API key"),
+        403: _error("The key lacks the scope"),
+        422: _error("Invalid parameters or body (`validation_error`, naming the field)"),
+    },
+)
+Responses = dict[int | str, dict[str, Any]]
+TOO_LARGE: Responses = {413: _error("Body over the size limit")}
+NOT_OWNED = "or one that belongs to another client"
+SubjectId = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def owned(principal: Principal, column: Any) -> ColumnElement[bool]:
+    """The condition that limits a read to the caller's client; none with ``READ_ALL``."""
+    if principal.has(READ_ALL):
+        return true()
+    return column == principal.client_id  # type: ignore[no-any-return]
+
+
+def require_read_all(principal: Principal, what: str) -> None:
+    if not principal.has(READ_ALL):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"{what} covers every client: the API key lacks the {READ_ALL!r} scope",
+        )
 
 
 @router.get(
     "/subjects/{subject_id}/actions",
     response_model=ActionList,
     summary="Actions taken on a subject, newest first",
+    description="Only the caller's client's actions, unless the key holds `enforcement:read_all`.",
 )
 async def subject_actions(
-    subject_id: str, request: Request, _: Principal = require_scope("actions:read")
+    subject_id: SubjectId, request: Request, principal: Principal = require_scope("actions:read")
 ) -> ActionList:
     async with request.app.state.runtime.engine.connect() as conn:
         rows = await conn.execute(
             select(actions)
-            .where(actions.c.subject_id == subject_id)
+            .where(actions.c.subject_id == subject_id, owned(principal, actions.c.client_id))
             .order_by(actions.c.issued_at.desc(), actions.c.action)
             .limit(500)
         )
@@ -62,13 +101,19 @@ async def subject_actions(
     "/actions/{action_id}",
     response_model=ActionRead,
     summary="One action and its state",
-    responses={404: {"description": "Unknown action"}},
+    responses={404: _error(f"Unknown action, {NOT_OWNED}")},
 )
 async def get_action(
-    action_id: uuid.UUID, request: Request, _: Principal = require_scope("actions:read")
+    action_id: uuid.UUID, request: Request, principal: Principal = require_scope("actions:read")
 ) -> ActionRead:
     async with request.app.state.runtime.engine.connect() as conn:
-        row = (await conn.execute(select(actions).where(actions.c.action_id == action_id))).first()
+        row = (
+            await conn.execute(
+                select(actions).where(
+                    actions.c.action_id == action_id, owned(principal, actions.c.client_id)
+                )
+            )
+        ).first()
     if row is None:
         raise ApiError(404, "not_found", f"no action {action_id}")
     return ActionRead.model_validate(dict(row._mapping))
@@ -80,9 +125,10 @@ async def get_action(
     summary="Confirm that an action was applied (or could not be)",
     description=(
         "Moves an issued action to `applied` or `failed`. Repeating a confirmation, or "
-        "confirming an action already settled, changes nothing and returns its state."
+        "confirming an action already settled, changes nothing and returns its state. Only the "
+        "client that owns the action can confirm it, whatever scopes the key holds."
     ),
-    responses={404: {"description": "Unknown action"}},
+    responses={404: _error(f"Unknown action, {NOT_OWNED}"), **TOO_LARGE},
 )
 async def confirm_action(
     action_id: uuid.UUID,
@@ -93,7 +139,9 @@ async def confirm_action(
     engine = request.app.state.runtime.engine
     async with engine.begin() as conn:
         exists = await conn.scalar(
-            select(actions.c.action_id).where(actions.c.action_id == action_id)
+            select(actions.c.action_id).where(
+                actions.c.action_id == action_id, actions.c.client_id == principal.client_id
+            )
         )
         if exists is None:
             raise ApiError(404, "not_found", f"no action {action_id}")
@@ -114,9 +162,13 @@ async def confirm_action(
     "/accounts/{account_id}/strikes",
     response_model=StrikeList,
     summary="An account's strikes and its active strike weight",
+    description=(
+        "Only the strikes the caller's client's decisions gave (the ladder counts those), unless "
+        "the key holds `enforcement:read_all`."
+    ),
 )
 async def account_strikes(
-    account_id: str, request: Request, _: Principal = require_scope("actions:read")
+    account_id: SubjectId, request: Request, principal: Principal = require_scope("actions:read")
 ) -> StrikeList:
     now = utcnow()
     async with request.app.state.runtime.engine.connect() as conn:
@@ -124,7 +176,9 @@ async def account_strikes(
             (
                 await conn.execute(
                     select(strikes)
-                    .where(strikes.c.account_id == account_id)
+                    .where(
+                        strikes.c.account_id == account_id, owned(principal, strikes.c.client_id)
+                    )
                     .order_by(strikes.c.issued_at)
                 )
             )
@@ -142,11 +196,17 @@ async def account_strikes(
     status_code=201,
     summary="Lodge an appeal against a decision (DSA Art. 20)",
     description=(
-        "For the affected user or the notifier, against any decision including a decision not "
-        "to act, within six months of its communication. Later appeals get 422 "
-        "`appeal_window_closed` naming the window's end; a second appeal by the same party 409."
+        "For the affected user or the notifier, against any decision of the caller's client "
+        "including a decision not to act, within six months of its communication. Later appeals "
+        "get 422 `appeal_window_closed` naming the window's end; an appeal against the decision "
+        "of an appeal 422 `not_appealable`; a second appeal by the same party 409."
     ),
-    responses={404: {"description": "Unknown decision"}, 409: {"description": "Already appealed"}},
+    responses={
+        404: _error(f"Unknown decision, {NOT_OWNED}"),
+        409: _error("Already appealed by this party (`appeal_exists`)"),
+        422: _error("`validation_error`, `appeal_window_closed` or `not_appealable`"),
+        **TOO_LARGE,
+    },
 )
 async def lodge_appeal(
     body: AppealCreate, request: Request, principal: Principal = require_scope("appeals:write")
@@ -176,17 +236,31 @@ async def lodge_appeal(
     "/stats/appeals",
     response_model=AppealStats,
     summary="Appeal rate, overturn rate and median appeal decision time per policy area",
+    description=(
+        "Of the caller's client's decisions; of every client's with `enforcement:read_all`."
+    ),
 )
-async def appeal_stats(request: Request, _: Principal = require_scope("stats:read")) -> AppealStats:
-    rows = await appeals_module.stats(request.app.state.runtime.engine)
+async def appeal_stats(
+    request: Request, principal: Principal = require_scope("stats:read")
+) -> AppealStats:
+    client = None if principal.has(READ_ALL) else principal.client_id
+    rows = await appeals_module.stats(request.app.state.runtime.engine, client)
     return AppealStats(items=[AppealAreaStats.model_validate(r) for r in rows])
 
 
-@router.get("/audit", response_model=AuditPage, summary="The audit trail, oldest first")
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    summary="The audit trail, oldest first",
+    description=(
+        "The caller's client's records, unless the key holds `enforcement:read_all`. `since` and "
+        "`until` need a time zone offset, and `since` must not be after `until` (else 422)."
+    ),
+)
 async def audit_trail(
     request: Request,
     *,
-    _: Principal = require_scope("audit:read"),
+    principal: Principal = require_scope("audit:read"),
     subject: Annotated[str | None, Query(max_length=256)] = None,
     report: uuid.UUID | None = None,
     case: uuid.UUID | None = None,
@@ -194,14 +268,23 @@ async def audit_trail(
     actor: Annotated[
         str | None, Query(max_length=256, description="Reviewer, client or policy id")
     ] = None,
-    since: Annotated[datetime | None, Query(description="Recorded at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="Recorded before (ISO 8601)")] = None,
+    since: Annotated[
+        datetime | None,
+        Query(description="Recorded at or after (ISO 8601 with offset); not after `until`"),
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Recorded before (ISO 8601 with offset)")
+    ] = None,
     after: Annotated[
         int, Query(ge=0, le=2**63 - 1, description="Return records after this seq")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
-    query = select(audit_log).where(audit_log.c.seq > after)
+    if since is not None and until is not None and _aware(since, "since") > _aware(until, "until"):
+        raise _invalid("since", "must not be after until", "value_error")
+    query = select(audit_log).where(
+        audit_log.c.seq > after, owned(principal, audit_log.c.client_id)
+    )
     for column, value in (
         (audit_log.c.subject_id, subject),
         (audit_log.c.report_id, report),
@@ -221,9 +304,14 @@ async def audit_trail(
     return AuditPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 
 
+def _invalid(name: str, message: str, kind: str) -> RequestValidationError:
+    """A 422 naming the query parameter, in the shape of every validation error."""
+    return RequestValidationError([{"loc": ("query", name), "msg": message, "type": kind}])
+
+
 def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
-        raise ApiError(422, "validation_error", f"{name} needs a time zone offset, e.g. Z")
+        raise _invalid(name, "needs a time zone offset, e.g. Z", "timezone_aware")
     return value
 
 
@@ -231,9 +319,32 @@ def _aware(value: datetime, name: str) -> datetime:
     "/audit/verify",
     response_model=VerifyRead,
     summary="Walk the hash chain; name the first broken record",
+    description=(
+        "Checks every row's hash and link, that the chain reaches the newest checkpoint, and, "
+        "when `TNS_AUDIT_CHECKPOINT_DIR` is set, the signed exported checkpoints. The chain is "
+        "every client's: the key needs `audit:read` and `enforcement:read_all`."
+    ),
 )
-async def audit_verify(request: Request, _: Principal = require_scope("audit:read")) -> VerifyRead:
-    result = await audit.verify(request.app.state.runtime.engine)
+async def audit_verify(
+    request: Request, principal: Principal = require_scope("audit:read")
+) -> VerifyRead:
+    require_read_all(principal, "the chain")
+    settings: EnforcementSettings = request.app.state.settings
+    engine = request.app.state.runtime.engine
+    exported: list[audit.Checkpoint] = []
+    if settings.checkpoint_export is not None:
+        try:
+            exported = await asyncio.to_thread(audit.read_exported, *settings.checkpoint_export)
+        except audit.ExportError as exc:
+            return VerifyRead(
+                ok=False,
+                rows_checked=0,
+                head_seq=0,
+                head_hash=audit.GENESIS,
+                first_broken_seq=None,
+                reason=str(exc),
+            )
+    result = await audit.verify(engine, exported=exported)
     return VerifyRead(**dataclasses.asdict(result))
 
 
@@ -241,13 +352,15 @@ async def audit_verify(request: Request, _: Principal = require_scope("audit:rea
     "/audit/checkpoints",
     response_model=CheckpointList,
     summary="Stored checkpoints of the chain (head seq and hash at a time), for export",
+    description="Of every client's chain: the key needs `audit:read` and `enforcement:read_all`.",
 )
 async def audit_checkpoints(
     request: Request,
-    _: Principal = require_scope("audit:read"),
+    principal: Principal = require_scope("audit:read"),
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> CheckpointList:
+    require_read_all(principal, "the chain")
     async with request.app.state.runtime.engine.connect() as conn:
         found = await audit.checkpoints(conn, after=after, limit=limit)
     return CheckpointList(items=[CheckpointRead(**dataclasses.asdict(c)) for c in found])

@@ -90,6 +90,8 @@ def create_app(settings: EnforcementSettings | None = None) -> FastAPI:
             async def checkpoint() -> None:
                 async with runtime.engine.begin() as conn:
                     await audit.checkpoint(conn, utcnow())
+                if settings.checkpoint_export is not None:
+                    await audit.export_new(runtime.engine, *settings.checkpoint_export)
 
             jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
                 ("ledger-sweep", settings.ledger_sweep_interval_s, sweep),

@@ -59,13 +59,17 @@ async def lodge(
     window_months: int,
     service: str,
 ) -> Lodged:
-    """Accept an appeal against a decision, or raise ``ApiError`` saying why not."""
+    """Accept an appeal against a decision, or raise ``ApiError`` saying why not.
+
+    Only the client that owns the decision (``lodged_by``) can appeal it: to any other the
+    decision is unknown (404).
+    """
     now = utcnow()
     async with engine.begin() as conn:
         d = (
             await conn.execute(select(decisions).where(decisions.c.decision_id == decision_id))
         ).first()
-        if d is None:
+        if d is None or d.client_id != lodged_by:
             APPEALS_REFUSED.labels(service, "unknown_decision").inc()
             raise ApiError(404, "not_found", f"no decision {decision_id}")
         if d.appeal_id is not None:
@@ -105,6 +109,7 @@ async def lodge(
                     original_reviewer_id=reviewer,
                     lodged_at=now,
                     status="open",
+                    client_id=d.client_id,
                 )
                 .on_conflict_do_nothing()
                 .returning(appeals.c.appeal_id)
@@ -134,6 +139,7 @@ async def lodge(
                         "appellant": appellant,
                         "window_ends_at": window_ends.isoformat(),
                     },
+                    client_id=d.client_id,
                 )
             ],
         )
@@ -172,7 +178,9 @@ _STATS = text(
     """
     WITH d AS (
         SELECT policy_area, count(*) AS decisions
-          FROM enforcement.decisions WHERE appeal_id IS NULL GROUP BY policy_area
+          FROM enforcement.decisions
+         WHERE appeal_id IS NULL AND (CAST(:client AS text) IS NULL OR client_id = :client)
+         GROUP BY policy_area
     ), a AS (
         SELECT policy_area,
                count(*) AS appeals,
@@ -181,7 +189,9 @@ _STATS = text(
                percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY extract(epoch FROM decided_at - lodged_at)
                ) FILTER (WHERE status <> 'open') AS median_s
-          FROM enforcement.appeals GROUP BY policy_area
+          FROM enforcement.appeals
+         WHERE CAST(:client AS text) IS NULL OR client_id = :client
+         GROUP BY policy_area
     )
     SELECT d.policy_area, d.decisions, coalesce(a.appeals, 0) AS appeals,
            coalesce(a.decided, 0) AS decided, coalesce(a.overturned, 0) AS overturned,
@@ -192,10 +202,11 @@ _STATS = text(
 )
 
 
-async def stats(engine: AsyncEngine) -> list[dict[str, Any]]:
-    """Per policy area: appeal rate, overturn rate and median appeal decision time."""
+async def stats(engine: AsyncEngine, client_id: str | None) -> list[dict[str, Any]]:
+    """Per policy area: appeal rate, overturn rate and median appeal decision time, of one
+    client's decisions (every client's when ``client_id`` is None)."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(_STATS)).mappings().all()
+        rows = (await conn.execute(_STATS, {"client": client_id})).mappings().all()
     return [
         {
             "policy_area": r["policy_area"],

@@ -7,12 +7,16 @@ that row on, and ``verify`` names the first row where it breaks.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import hmac
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -40,6 +44,7 @@ _COLUMNS = (
     "action_id",
     "case_id",
     "details",
+    "client_id",
 )
 
 
@@ -55,6 +60,7 @@ class AuditEntry:
     action_id: uuid.UUID | None = None
     details: dict[str, Any] = field(default_factory=dict)
     case_id: uuid.UUID | None = None
+    client_id: str | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -64,8 +70,9 @@ def _iso(at: datetime) -> str:
 
 
 # What a row's hash covers besides its sequence number and the previous hash, in this order
-# (the order of ``_COLUMNS`` after ``seq``, ``prev_hash`` and ``hash``).
-_CONTENT = _COLUMNS[3:]
+# (the order of ``_COLUMNS`` after ``seq``, ``prev_hash`` and ``hash``). ``client_id``, last,
+# is not covered: it says who may read the row and follows from its decision.
+_CONTENT = _COLUMNS[3:-1]
 
 
 def row_hash(seq: int, prev_hash: str, row: Mapping[str, Any]) -> str:
@@ -153,7 +160,7 @@ async def append(
         digest = _digest(seq, prev, content)
         # The details as the JSON the hash covers: orjson writes UUIDs, datetimes and enums as
         # the strings JSONB gives back to ``verify``.
-        records.append((seq, prev, digest, *content[:-1], dumps(e.details).decode()))
+        records.append((seq, prev, digest, *content[:-1], dumps(e.details).decode(), e.client_id))
         prev = digest
     await copy_records(conn, audit_log, _COLUMNS, records)
 
@@ -168,11 +175,15 @@ class VerifyResult:
     reason: str | None = None
 
 
-async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> VerifyResult:
+async def verify(
+    engine: AsyncEngine, *, exported: Sequence[Checkpoint] = (), chunk: int = 5000
+) -> VerifyResult:
     """Walk the whole chain in order; name the first row whose hash or link does not hold.
 
-    Stored checkpoints are checked on the way: a chain rewritten from some row on, with every
-    later hash recomputed, still disagrees with the checkpoints taken before the rewrite.
+    Checkpoints, stored and ``exported`` (read back from signed files, see ``read_exported``),
+    are checked on the way: a chain rewritten from some row on, with every later hash
+    recomputed, still disagrees with the checkpoints taken before the rewrite. A chain that
+    ends before the newest checkpoint lost its newest rows: that fails too.
     """
     prev = GENESIS
     last_seq = 0
@@ -181,7 +192,24 @@ async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> VerifyResult:
         stored = await conn.execute(
             select(audit_checkpoints.c.head_seq, audit_checkpoints.c.head_hash)
         )
-        checkpoints: dict[int, str] = {seq: digest for seq, digest in stored}
+        checkpoints: dict[int, tuple[str, str]] = {
+            seq: (digest, "its checkpoint") for seq, digest in stored
+        }
+        # A signed export outranks the table: the database cannot rewrite it.
+        for c in exported:
+            kept = checkpoints.get(c.head_seq)
+            if kept is None or kept[0] != c.head_hash:
+                what = "was deleted from" if kept is None else "was rewritten in"
+                return VerifyResult(
+                    False,
+                    0,
+                    0,
+                    GENESIS,
+                    c.head_seq,
+                    f"exported checkpoint {c.head_seq} {what} audit_checkpoints",
+                )
+            checkpoints[c.head_seq] = (c.head_hash, f"exported checkpoint {c.head_seq}")
+        newest = max(checkpoints, default=0)
         while True:
             rows = (
                 (
@@ -196,6 +224,16 @@ async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> VerifyResult:
                 .all()
             )
             if not rows:
+                if last_seq < newest:
+                    return VerifyResult(
+                        False,
+                        checked,
+                        last_seq,
+                        prev,
+                        last_seq + 1,
+                        f"the chain ends at row {last_seq} but {checkpoints[newest][1]} "
+                        f"covers rows up to {newest}: rows {last_seq + 1}-{newest} are missing",
+                    )
                 return VerifyResult(True, checked, last_seq, prev)
             for row in rows:
                 seq = row["seq"]
@@ -221,9 +259,10 @@ async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> VerifyResult:
                     return VerifyResult(
                         False, checked, last_seq, prev, seq, "row content does not match its hash"
                     )
-                if checkpoints.get(seq, row["hash"]) != row["hash"]:
+                expected = checkpoints.get(seq)
+                if expected is not None and expected[0] != row["hash"]:
                     return VerifyResult(
-                        False, checked, last_seq, prev, seq, "row hash differs from its checkpoint"
+                        False, checked, last_seq, prev, seq, f"row hash differs from {expected[1]}"
                     )
                 prev = row["hash"]
                 last_seq = seq
@@ -267,3 +306,92 @@ async def checkpoints(
         .limit(limit)
     )
     return [Checkpoint(r.head_seq, r.head_hash, r.created_at) for r in rows]
+
+
+# -- signed export ---------------------------------------------------------------------------
+#
+# Checkpoints written to a directory (or a bucket synced from it) the database cannot reach,
+# each signed with HMAC-SHA256 under a key that only the service's environment holds. Someone
+# who can rewrite the database, checkpoints included, cannot forge a file that agrees with the
+# rewrite, and ``verify`` checks the chain against every file.
+
+_FILE = "checkpoint-{:020d}.json"
+
+
+class ExportError(Exception):
+    """An exported checkpoint file that cannot be trusted (unreadable or badly signed)."""
+
+
+def _signed_bytes(head_seq: int, head_hash: str, created_at: str) -> bytes:
+    return f"tns-audit-checkpoint:v1:{head_seq}:{head_hash}:{created_at}".encode()
+
+
+def sign(key: bytes, c: Checkpoint) -> str:
+    return hmac.new(
+        key, _signed_bytes(c.head_seq, c.head_hash, _iso(c.created_at)), "sha256"
+    ).hexdigest()
+
+
+def export(directory: Path, key: bytes, found: Sequence[Checkpoint]) -> list[Path]:
+    """Write each checkpoint to its own signed file; an existing file is never overwritten."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for c in found:
+        path = directory / _FILE.format(c.head_seq)
+        body = {
+            "head_seq": c.head_seq,
+            "head_hash": c.head_hash,
+            "created_at": _iso(c.created_at),
+            "signature": sign(key, c),
+        }
+        # A name of its own, so two replicas exporting at once never write one file.
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(orjson.dumps(body))
+        try:
+            # A hard link fails if the name exists: a file once written stays as it was.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        else:
+            written.append(path)
+        finally:
+            tmp.unlink()
+    return written
+
+
+def newest_exported(directory: Path) -> int:
+    """The highest head seq exported to ``directory`` (0 when none)."""
+    if not directory.is_dir():
+        return 0
+    seqs = [
+        int(p.name[11:31]) for p in directory.glob("checkpoint-*.json") if p.name[11:31].isdigit()
+    ]
+    return max(seqs, default=0)
+
+
+def read_exported(directory: Path, key: bytes) -> list[Checkpoint]:
+    """Every exported checkpoint, its signature checked; raises ``ExportError`` naming a bad one."""
+    found = []
+    for path in sorted(directory.glob("checkpoint-*.json")):
+        try:
+            body = orjson.loads(path.read_bytes())
+            c = Checkpoint(
+                int(body["head_seq"]),
+                str(body["head_hash"]),
+                datetime.fromisoformat(body["created_at"]),
+            )
+            signature = str(body["signature"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ExportError(f"{path}: unreadable checkpoint ({exc})") from exc
+        if not hmac.compare_digest(signature, sign(key, c)):
+            raise ExportError(f"{path}: signature does not match: the file was altered or forged")
+        found.append(c)
+    return found
+
+
+async def export_new(engine: AsyncEngine, directory: Path, key: bytes) -> list[Path]:
+    """Export the stored checkpoints newer than the newest file in ``directory``."""
+    after = await asyncio.to_thread(newest_exported, directory)
+    async with engine.connect() as conn:
+        found = await checkpoints(conn, after=after, limit=1_000_000)
+    return await asyncio.to_thread(export, directory, key, found)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from services.enforcement.metrics import (
     ACTIONS,
     APPEAL_DECISION_SECONDS,
     APPEALS_DECIDED,
+    CONFIRMATIONS_REFUSED,
     DECISIONS,
     LEGAL_REPORTS,
     STRIKES,
@@ -76,10 +78,14 @@ from shared.events import (
 from shared.kafka.consumer import HandlerContext
 from shared.taxonomy import DsaCategory, PolicyArea
 
+logger = logging.getLogger(__name__)
+
 PRODUCER = "enforcement"
 # One array parameter instead of an IN list of the batch's ids: the statement compiles once.
 _UUIDS = ARRAY(UUID(as_uuid=True))
 SYSTEM = ("system", "enforcement")
+# Strikes count per account of one client: (client_id, account_id).
+Account = tuple[str | None, str]
 # Decisions planned between two hand-overs to the writer: PostgreSQL inserts one slice's rows
 # while the next slice is planned, instead of all of them after the whole batch is planned.
 PLAN_SLICE = 250
@@ -105,6 +111,8 @@ class BatchPlan:
     audit: list[AuditEntry] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     counts: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    # The owning client of each decision of the batch (an appeal's: the appealed decision's).
+    clients: dict[uuid.UUID, str | None] = field(default_factory=dict)
 
     def record(self, act: str, d: Decision, actor: tuple[str, str] = SYSTEM, **kw: Any) -> None:
         self.audit.append(
@@ -119,6 +127,7 @@ class BatchPlan:
                 case_id=d.case_id,
                 action_id=kw.pop("action_id", None),
                 details=kw,
+                client_id=self.clients.get(d.decision_id),
             )
         )
 
@@ -203,15 +212,18 @@ class Enforcer:
             ).scalars()
         )
         recorded = [d for d in by_id if d not in known]
-        plan.decision_rows = [self._decision_row(by_id[d], plan.now) for d in recorded]
         fresh = [by_id[d] for d in recorded]
+        appeal_events = [e for e in fresh if e.payload.appeal is not None]
+        plan.clients = {e.payload.decision_id: e.payload.client_id for e in fresh}
+        if appeal_events:
+            await self._appeal_clients(conn, appeal_events, plan)
+        plan.decision_rows = [self._decision_row(e, plan) for e in fresh]
         accounts = {
-            a
+            (plan.clients[e.payload.decision_id], a)
             for e in fresh
             if e.payload.outcome is Outcome.ACTION and (a := account_of(e.payload.subject))
         }
         weights = await self._active_weights(conn, accounts, plan.now) if accounts else {}
-        appeal_events = [e for e in fresh if e.payload.appeal is not None]
         acting: list[DecisionMade] = [e for e in fresh if e.payload.appeal is None]
         if appeal_events:
             acting += await self._decide_appeals(conn, appeal_events, plan, weights)
@@ -242,8 +254,29 @@ class Enforcer:
             raise
         return []
 
-    def _decision_row(self, event: DecisionMade, now: datetime) -> dict[str, Any]:
+    async def _appeal_clients(
+        self, conn: AsyncConnection, events: list[DecisionMade], plan: BatchPlan
+    ) -> None:
+        """An appeal's decision belongs to the client that owns the appeal (and the decision
+        appealed), whatever client the event names."""
+        ids = [e.payload.appeal.appeal_id for e in events if e.payload.appeal is not None]
+        owners = dict(
+            (
+                await conn.execute(
+                    select(appeals.c.appeal_id, appeals.c.client_id).where(
+                        appeals.c.appeal_id.in_(ids)
+                    )
+                )
+            ).all()
+        )
+        for e in events:
+            assert e.payload.appeal is not None
+            if e.payload.appeal.appeal_id in owners:
+                plan.clients[e.payload.decision_id] = owners[e.payload.appeal.appeal_id]
+
+    def _decision_row(self, event: DecisionMade, plan: BatchPlan) -> dict[str, Any]:
         d = event.payload
+        now = plan.now
         return {
             "decision_id": d.decision_id,
             "report_id": d.report_id,
@@ -269,25 +302,29 @@ class Enforcer:
             "appeal_id": d.appeal.appeal_id if d.appeal else None,
             # The notices go out in this batch, before its transaction commits.
             "communicated_at": now,
+            "client_id": plan.clients[d.decision_id],
         }
 
     async def _active_weights(
-        self, conn: AsyncConnection, accounts: set[str], now: datetime
-    ) -> dict[str, int]:
+        self, conn: AsyncConnection, accounts: set[Account], now: datetime
+    ) -> dict[Account, int]:
+        """Active strike weight per (client, account): a client's ladder counts its strikes only."""
         rows = await conn.execute(
-            select(strikes.c.account_id, func.sum(strikes.c.weight))
+            select(strikes.c.client_id, strikes.c.account_id, func.sum(strikes.c.weight))
             .where(
-                strikes.c.account_id.in_(accounts),
+                strikes.c.account_id.in_({a for _, a in accounts}),
                 strikes.c.expires_at > now,
                 strikes.c.reversed_at.is_(None),
             )
-            .group_by(strikes.c.account_id)
+            .group_by(strikes.c.client_id, strikes.c.account_id)
         )
         weights = dict.fromkeys(accounts, 0)
-        weights.update({a: int(w) for a, w in rows})
+        weights.update({(c, a): int(w) for c, a, w in rows if (c, a) in weights})
         return weights
 
-    def _plan_decision(self, event: DecisionMade, plan: BatchPlan, weights: dict[str, int]) -> None:
+    def _plan_decision(
+        self, event: DecisionMade, plan: BatchPlan, weights: dict[Account, int]
+    ) -> None:
         d = event.payload
         plan.counts[("decision", d.policy_area.value, d.outcome.value)] += 1
         plan.record(
@@ -311,12 +348,13 @@ class Enforcer:
         self._plan_notices(d, issued, plan)
 
     def _plan_actions(
-        self, event: DecisionMade, plan: BatchPlan, weights: dict[str, int]
+        self, event: DecisionMade, plan: BatchPlan, weights: dict[Account, int]
     ) -> list[tuple[uuid.UUID, ActionType]]:
         d = event.payload
         assert d.action is not None
         area = d.policy_area
         account = account_of(d.subject)
+        client = plan.clients[d.decision_id]
         wanted: list[tuple[ActionType, int | None]] = []
         requested_step: AccountStep | None = None
         if d.action in ACCOUNT_ACTIONS:
@@ -326,8 +364,9 @@ class Enforcer:
         ladder: AccountStep | None = None
         if account is not None:
             weight = self.policy.weight(area)
+            key = (client, account)
             if weight > 0:
-                weights[account] = weights.get(account, 0) + weight
+                weights[key] = weights.get(key, 0) + weight
                 plan.strike_rows.append(
                     {
                         "strike_id": derive_id("strike", str(d.decision_id)),
@@ -337,6 +376,7 @@ class Enforcer:
                         "weight": weight,
                         "issued_at": plan.now,
                         "expires_at": plan.now + self.policy.expiry(area),
+                        "client_id": client,
                     }
                 )
                 plan.counts[("strike", area.value)] += 1
@@ -345,11 +385,11 @@ class Enforcer:
                     d,
                     account_id=account,
                     weight=weight,
-                    active_weight=weights[account],
+                    active_weight=weights[key],
                     policy_version=self.policy.version,
                 )
             if weight > 0 or self.policy.rules(area).immediate is not None:
-                ladder = ladder_step(self.policy, area, weights[account])
+                ladder = ladder_step(self.policy, area, weights[key])
         step = combine(requested_step, ladder)
         if step is not None:
             wanted.append((step.action, step.duration_days))
@@ -378,6 +418,7 @@ class Enforcer:
                 "attempts": 1,
                 "next_attempt_at": plan.now
                 + timedelta(seconds=self.settings.action_confirm_timeout_s),
+                "client_id": client,
             }
             plan.action_rows.append(row)
             plan.events.append(action_event(row, causation_id=event.event_id, subject=d.subject))
@@ -523,7 +564,7 @@ class Enforcer:
         conn: AsyncConnection,
         events: list[DecisionMade],
         plan: BatchPlan,
-        weights: dict[str, int],
+        weights: dict[Account, int],
     ) -> list[DecisionMade]:
         """Settle appeals; returns the appeal decisions that issue actions of their own."""
         appeal_ids = [e.payload.appeal.appeal_id for e in events if e.payload.appeal]
@@ -638,22 +679,27 @@ class Enforcer:
         originals: list[uuid.UUID],
         events: list[DecisionMade],
         plan: BatchPlan,
-        weights: dict[str, int],
+        weights: dict[Account, int],
     ) -> None:
         result = await conn.execute(
             strikes.update()
             .where(strikes.c.decision_id.in_(originals), strikes.c.reversed_at.is_(None))
             .values(reversed_at=plan.now)
             .returning(
-                strikes.c.decision_id, strikes.c.account_id, strikes.c.weight, strikes.c.expires_at
+                strikes.c.decision_id,
+                strikes.c.client_id,
+                strikes.c.account_id,
+                strikes.c.weight,
+                strikes.c.expires_at,
             )
         )
         by_original = {
             e.payload.appeal.decision_id: e.payload for e in events if e.payload.appeal is not None
         }
-        for original, account, weight, expires in result:
-            if account in weights and expires > plan.now:
-                weights[account] = max(0, weights[account] - weight)
+        for original, client, account, weight, expires in result:
+            key = (client, account)
+            if key in weights and expires > plan.now:
+                weights[key] = max(0, weights[key] - weight)
             plan.record(
                 "strike_reversed",
                 by_original[original],
@@ -743,9 +789,11 @@ _CONFIRM = text(
            failed_at = CASE WHEN v.status = 'failed' THEN v.at END,
            next_attempt_at = NULL
       FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:details AS text[]),
-                  CAST(:ats AS timestamptz[])) AS v(id, status, detail, at)
-     WHERE a.action_id = v.id AND a.status IN ('requested', 'issued')
- RETURNING a.action_id, a.decision_id, a.report_id, a.subject_id, a.action, a.status
+                  CAST(:ats AS timestamptz[]), CAST(:clients AS text[]))
+           AS v(id, status, detail, at, client)
+     WHERE a.action_id = v.id AND a.client_id = v.client AND a.status IN ('requested', 'issued')
+ RETURNING a.action_id, a.decision_id, a.report_id, a.subject_id, a.action, a.status,
+           a.client_id
     """
 )
 
@@ -767,20 +815,29 @@ async def confirm(
     """Move issued actions to applied or failed; returns the ids that moved, with the state.
 
     A confirmation for an action already settled (or unknown) changes nothing: clients retry.
+    Only the client that owns an action can confirm it; another client's confirmation changes
+    nothing and is counted (``tns_enforcement_confirmations_refused_total``).
     """
-    latest = {c.action_id: c for c in confirmations}
+    # The latest word of each client on each action: another client's word never hides the
+    # owner's (the update below matches the owner's only).
+    latest = {(c.action_id, c.client_id): c for c in confirmations}
     await audit.lock_chain(conn)
     moved = (
         await conn.execute(
             _CONFIRM,
             {
-                "ids": list(latest),
+                "ids": [c.action_id for c in latest.values()],
                 "statuses": [c.status.value for c in latest.values()],
                 "details": [c.detail for c in latest.values()],
                 "ats": [c.at for c in latest.values()],
+                "clients": [c.client_id for c in latest.values()],
             },
         )
     ).all()
+    if len(moved) < len(latest):
+        await _count_refused(
+            conn, latest, {(row.action_id, row.client_id) for row in moved}, service
+        )
     now = utcnow()
     entries = []
     for row in moved:
@@ -788,15 +845,47 @@ async def confirm(
         entries.append(
             AuditEntry(
                 actor_kind="client",
-                actor_id=latest[row.action_id].client_id,
+                actor_id=row.client_id,
                 act=f"action_{row.status}",
                 recorded_at=now,
                 subject_id=row.subject_id,
                 report_id=row.report_id,
                 decision_id=row.decision_id,
                 action_id=row.action_id,
-                details={"status": row.status, "detail": latest[row.action_id].detail},
+                details={
+                    "status": row.status,
+                    "detail": latest[(row.action_id, row.client_id)].detail,
+                },
+                client_id=row.client_id,
             )
         )
     await audit.append(conn, entries, locked=True)
     return {row.action_id: row.status for row in moved}
+
+
+async def _count_refused(
+    conn: AsyncConnection,
+    latest: dict[tuple[uuid.UUID, str], Confirmation],
+    moved: set[tuple[uuid.UUID, str]],
+    service: str,
+) -> None:
+    """Count the confirmations that named another client's action (and log them, once)."""
+    rest = [c for key, c in latest.items() if key not in moved]
+    owners = (
+        await conn.execute(
+            select(actions.c.action_id, actions.c.client_id).where(
+                actions.c.action_id == any_(bindparam("ids", type_=_UUIDS))
+            ),
+            {"ids": list({c.action_id for c in rest})},
+        )
+    ).all()
+    owner_of = dict(owners)
+    foreign = [c for c in rest if c.action_id in owner_of and owner_of[c.action_id] != c.client_id]
+    if foreign:
+        CONFIRMATIONS_REFUSED.labels(service, "other_client").inc(len(foreign))
+        logger.warning(
+            "refused %d confirmation(s) from clients that do not own the action, e.g. %s by %r",
+            len(foreign),
+            foreign[0].action_id,
+            foreign[0].client_id,
+        )

@@ -69,6 +69,7 @@ async def sweep(
                 "report_id": row["report_id"],
                 "decision_id": row["decision_id"],
                 "action_id": row["action_id"],
+                "client_id": row["client_id"],
             }
             if attempts > settings.action_max_reissues:
                 failed.append({"b_id": row["action_id"], "b_detail": _gave_up(attempts)})

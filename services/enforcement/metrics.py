@@ -47,3 +47,8 @@ SOR_SUBMISSIONS = Counter(
     "(submitted, duplicate, rejected, rate_limited, error).",
     ["service", "result"],
 )
+CONFIRMATIONS_REFUSED = Counter(
+    "tns_enforcement_confirmations_refused_total",
+    "Confirmations that changed nothing because another client owns the action.",
+    ["service", "reason"],
+)

@@ -57,6 +57,8 @@ decisions = Table(
     Column("appeal_id", UUID(as_uuid=True), comment="set on the decision of an appeal"),
     # When the affected user and the notifiers were told: the appeal window runs from here.
     Column("communicated_at", DateTime(timezone=True)),
+    # The product client that owns the decision and everything it produced (NULL: unknown).
+    Column("client_id", Text),
     Index("ix_decisions_subject", "subject_id"),
     Index("ix_decisions_report", "report_id"),
 )
@@ -88,6 +90,7 @@ actions = Table(
     Column("failed_at", DateTime(timezone=True)),
     Column("reversed_at", DateTime(timezone=True)),
     Column("detail", Text),
+    Column("client_id", Text),
     UniqueConstraint("decision_id", "action", name="uq_actions_decision_action"),
     Index("ix_actions_subject", "subject_id"),
 )
@@ -103,6 +106,7 @@ strikes = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("reversed_at", DateTime(timezone=True)),
+    Column("client_id", Text),
     Index("ix_strikes_account", "account_id", "expires_at"),
 )
 
@@ -169,6 +173,7 @@ appeals = Table(
     Column("appeal_decision_id", UUID(as_uuid=True)),
     Column("decided_at", DateTime(timezone=True)),
     Column("decided_by", Text),
+    Column("client_id", Text),
     UniqueConstraint("decision_id", "appellant", name="uq_appeals_decision_appellant"),
 )
 
@@ -188,6 +193,9 @@ audit_log = Table(
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
     Column("case_id", UUID(as_uuid=True)),
+    # The decision's client: who may read the row. Not hashed: it follows from decision_id,
+    # which is, and rows written before the column existed were given it afterwards.
+    Column("client_id", Text),
     Index("ix_audit_subject_seq", "subject_id", "seq"),
     Index("ix_audit_report", "report_id"),
     Index("ix_audit_case", "case_id", "seq", postgresql_where=text("case_id IS NOT NULL")),

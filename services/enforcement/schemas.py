@@ -25,6 +25,7 @@ class ActionRead(BaseModel):
     failed_at: datetime | None = None
     reversed_at: datetime | None = None
     detail: str | None = None
+    client_id: str | None = Field(default=None, description="The product client that owns it")
 
 
 class ActionList(BaseModel):
@@ -71,6 +72,9 @@ class AuditRecord(BaseModel):
     action_id: uuid.UUID | None
     case_id: uuid.UUID | None = None
     details: dict[str, Any]
+    client_id: str | None = Field(
+        default=None, description="The product client that owns it (not part of its hash)"
+    )
     prev_hash: str
     hash: str
 
@@ -141,3 +145,21 @@ class AppealAreaStats(BaseModel):
 
 class AppealStats(BaseModel):
     items: list[AppealAreaStats]
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of every service."""
+
+    error: ErrorInfo

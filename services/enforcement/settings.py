@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from shared.config import ServiceSettings
 
@@ -22,6 +22,10 @@ class EnforcementSettings(ServiceSettings):
     ledger_sweep_interval_s: float = Field(default=5.0, gt=0, le=3600)
     # Audit checkpoints: the head seq and hash, stored at this interval when the head moved.
     audit_checkpoint_interval_s: float = Field(default=300.0, gt=0, le=86400)
+    # Signed export of the checkpoints to a directory the database cannot write (a mounted
+    # volume, or one synced to an object store), HMAC-SHA256 under a key held only here.
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_key: SecretStr | None = Field(default=None, min_length=32)
     # DSA Art. 20: appeals are open for this many months after the decision was communicated.
     appeal_window_months: int = Field(default=6, ge=6, le=120)
     # Transparency Database submitter: off unless both are set.
@@ -32,6 +36,19 @@ class EnforcementSettings(ServiceSettings):
     sor_backoff_initial_s: float = Field(default=1.0, gt=0, le=3600)
     sor_backoff_max_s: float = Field(default=300.0, gt=0, le=86400)
     sor_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _export_needs_a_key(self) -> EnforcementSettings:
+        if self.audit_checkpoint_dir is not None and self.audit_checkpoint_key is None:
+            raise ValueError("TNS_AUDIT_CHECKPOINT_DIR needs TNS_AUDIT_CHECKPOINT_KEY to sign with")
+        return self
+
+    @property
+    def checkpoint_export(self) -> tuple[Path, bytes] | None:
+        """The export directory and signing key, when checkpoints are exported."""
+        if self.audit_checkpoint_dir is None or self.audit_checkpoint_key is None:
+            return None
+        return self.audit_checkpoint_dir, self.audit_checkpoint_key.get_secret_value().encode()
 
     @property
     def sor_submitter_enabled(self) -> bool:

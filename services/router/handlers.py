@@ -205,6 +205,7 @@ class RouteHandler:
                 decided_at=now,
                 report_ids=[report.report_id],
                 automated_detection=report.source == Source.AUTOMATED_DETECTION,
+                client_id=report.client_id,
             ),
         )
 

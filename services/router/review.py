@@ -319,6 +319,8 @@ class ReviewDesk:
         area = PolicyArea(case["policy_area"])
         versions = {"policy": case["policy_version"]}
         latest = payloads.get(report_ids[-1]) if report_ids else None
+        # The client whose notice opened the case owns the decision.
+        first = payloads.get(case["first_report_id"])
         if latest is not None:
             versions = {**latest.classification.versions, **versions}
         source = Source(case["source"])
@@ -344,6 +346,7 @@ class ReviewDesk:
             territorial_scope=body.territorial_scope,
             duration_days=body.duration_days,
             appeal=appeal,
+            client_id=first.report.client_id if first is not None else None,
         )
         events: list[Event] = [
             DecisionMade(

@@ -310,6 +310,11 @@ class Decision(Model):
     appeal: AppealRef | None = Field(
         default=None, description="Set on the decision of an appeal; outcome ACTION upholds it."
     )
+    client_id: str | None = Field(
+        default=None,
+        max_length=256,
+        description="The product client whose notice led to the decision; its records are theirs.",
+    )
 
 
 class DecisionMade(Event):

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -18,17 +19,24 @@ from services.enforcement.app import create_app
 from services.enforcement.models import api_keys
 from services.enforcement.settings import EnforcementSettings
 from shared.apikeys import create_key
-from shared.events import ActionIssued
+from shared.events import ActionIssued, DecisionMade
 from shared.kafka.topics import Topics
-from tests.factories import make_decision
+from tests import factories
 from tests.harness import TopicWatcher, eventually, produce_raw, running, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 ALL_SCOPES = ["actions:read", "actions:confirm", "appeals:write", "audit:read", "stats:read"]
+CLIENT = "product-client"
 
 
-async def auth(db: AsyncEngine, *scopes: str, client: str = "product-client") -> dict[str, str]:
+def make_decision(*, client: str | None = CLIENT, **kw: Any) -> DecisionMade:
+    """A decision of ``client`` (the product client whose notice led to it)."""
+    d = factories.make_decision(**kw)
+    return d.model_copy(update={"payload": d.payload.model_copy(update={"client_id": client})})
+
+
+async def auth(db: AsyncEngine, *scopes: str, client: str = CLIENT) -> dict[str, str]:
     """Headers with a fresh enforcement API key holding ``scopes`` (all of them by default)."""
     _, key = await create_key(db, api_keys, client_id=client, scopes=list(scopes or ALL_SCOPES))
     return {"Authorization": f"Bearer {key}"}
@@ -103,7 +111,7 @@ async def test_verify_names_the_row_edited_behind_the_services_back(
     decisions = [make_decision() for _ in range(5)]
     env = service_env(kafka, postgres, namespace)
     async with running(create_app(EnforcementSettings(**env))) as api:
-        api.headers.update(await auth(db, "audit:read"))
+        api.headers.update(await auth(db, "audit:read", "enforcement:read_all"))
         async with TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions:
             await produce_raw(
                 kafka.bootstrap_servers,
@@ -150,7 +158,7 @@ async def test_checkpoints_are_stored_and_exported_by_command_and_api(
     topics = Topics(namespace)
     env = service_env(kafka, postgres, namespace)
     async with running(create_app(EnforcementSettings(**env))) as api:
-        api.headers.update(await auth(db, "audit:read", "actions:read"))
+        api.headers.update(await auth(db, "audit:read", "actions:read", "enforcement:read_all"))
         d = make_decision()
         await produce_raw(kafka.bootstrap_servers, topics.decisions, [(d.key(), d.to_bytes())])
 
@@ -200,7 +208,7 @@ async def test_a_batch_written_slice_by_slice_keeps_every_row_and_an_intact_chai
     async with running(
         create_app(EnforcementSettings(**service_env(kafka, postgres, namespace)))
     ) as api:
-        api.headers.update(await auth(db, "audit:read"))
+        api.headers.update(await auth(db, "audit:read", "enforcement:read_all"))
         async with TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions:
             await actions.wait_for(N)
         async with db.connect() as conn:
@@ -219,3 +227,30 @@ async def test_a_batch_written_slice_by_slice_keeps_every_row_and_an_intact_chai
         "audit_log": 2 * N,
     }
     assert verdict["ok"] is True
+
+
+async def test_audit_time_range_is_refused_when_backwards_or_without_an_offset(
+    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str, db: AsyncEngine
+) -> None:
+    async with running(
+        create_app(EnforcementSettings(**service_env(kafka, postgres, namespace)))
+    ) as api:
+        api.headers.update(await auth(db, "audit:read"))
+        backwards = await api.get(
+            "/v1/audit",
+            params={"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        )
+        naive = await api.get("/v1/audit", params={"since": "2026-02-01T00:00:00"})
+        empty = await api.get(
+            "/v1/audit",
+            params={"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        )
+    assert backwards.status_code == 422
+    assert backwards.json()["error"]["code"] == "validation_error"
+    assert backwards.json()["error"]["details"] == [
+        {"field": "query.since", "message": "must not be after until", "type": "value_error"}
+    ]
+    assert naive.status_code == 422
+    (detail,) = naive.json()["error"]["details"]
+    assert detail["field"] == "query.since" and "time zone" in detail["message"]
+    assert empty.status_code == 200 and empty.json()["items"] == []

@@ -43,7 +43,7 @@ from shared.events import (
 from shared.kafka.topics import Topics
 from shared.taxonomy import PolicyArea, dsa_category
 from tests.harness import TopicWatcher, eventually, produce_raw, running, service_env
-from tests.integration.test_enforcement import auth
+from tests.integration.test_enforcement import CLIENT, auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -87,6 +87,7 @@ def decision(
             score=0.97,
             decided_at=utcnow(),
             appeal=appeal,
+            client_id=CLIENT,
         ),
     )
 
@@ -274,7 +275,7 @@ async def test_confirmed_actions_are_applied_by_api_or_topic_and_not_reissued(
     )
     async with running(create_app(quick)) as api:
         reader = await auth(db, "actions:read")
-        confirmer = await auth(db, "actions:confirm", client="app-backend")
+        confirmer = await auth(db, "actions:confirm", client=CLIENT)
         api.headers.update(await auth(db, "actions:read", "audit:read"))
         await send(kafka, topics.decisions, by_api, by_topic)
         (a1,) = await actions_of(api, by_api.payload.subject.subject_id, 1)
@@ -294,7 +295,7 @@ async def test_confirmed_actions_are_applied_by_api_or_topic_and_not_reissued(
         assert unknown.status_code == 404
         confirmation = ActionConfirmed(
             event_id=uuid.uuid4(),
-            producer="app-backend",
+            producer=CLIENT,
             correlation_id=by_topic.payload.report_id,
             payload=Confirmation(
                 action_id=a2["action_id"],
@@ -316,7 +317,7 @@ async def test_confirmed_actions_are_applied_by_api_or_topic_and_not_reissued(
         after = (await api.get(f"/v1/actions/{a1['action_id']}")).json()
     assert after["attempts"] == 1 and after["status"] == "applied"
     assert [r["act"] for r in trail["items"]][-1] == "action_applied"
-    assert trail["items"][-1]["actor_id"] == "app-backend"
+    assert trail["items"][-1]["actor_id"] == CLIENT
 
 
 async def test_upheld_appeal_reverses_the_actions_and_the_strike(
@@ -331,7 +332,7 @@ async def test_upheld_appeal_reverses_the_actions_and_the_strike(
     subject = original.payload.subject.subject_id
     async with running(create_app(settings(kafka, postgres, namespace))) as api:
         api.headers.update(await auth(db, "actions:read", "audit:read", "stats:read"))
-        lodger = await auth(db, "appeals:write", client="product-app")
+        lodger = await auth(db, "appeals:write", client=CLIENT)
         async with (
             TopicWatcher(kafka.bootstrap_servers, topics.actions) as out,
             TopicWatcher(kafka.bootstrap_servers, topics.appeals) as lodged,
