@@ -49,6 +49,13 @@ DEV_KEYS = (
         "dev-client",
         "actions:read,actions:confirm,appeals:write,audit:read,stats:read",
     ),
+    (
+        "enforcement",
+        "enforcement-ops-api-key",
+        "--client",
+        "dev-ops",
+        "actions:read,audit:read,stats:read,enforcement:read_all",
+    ),
     ("router", "reviewer-api-key", "--reviewer", "dev-reviewer", "review:*,ops:read"),
     ("classifier", "classifier-api-key", "--client", "dev-ops", "banks:read,banks:write"),
 )

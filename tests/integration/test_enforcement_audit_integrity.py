@@ -21,12 +21,12 @@ import pytest_asyncio
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.enforcement import audit
 from services.enforcement.app import MIGRATIONS, create_app
 from services.enforcement.models import SCHEMA, audit_checkpoints, audit_log
 from services.enforcement.settings import EnforcementSettings
 from shared.db import migrate
-from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.kafka.topics import Topics
 from tests.harness import eventually, produce_raw, running, service_env
 from tests.integration.test_enforcement import ALL_SCOPES, auth, make_decision

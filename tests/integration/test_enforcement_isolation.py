@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.enforcement.app import create_app
 from services.enforcement.settings import EnforcementSettings
-from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import (
     ActionConfirmed,
     ActionStatus,
