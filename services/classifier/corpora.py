@@ -13,8 +13,9 @@ Sources (``source`` column of the CSVs):
   1.0): 2002 = ``easy-ham-1``, ``hard-ham-1``, ``spam-1``; 2003 = ``easy-ham-2``, ``spam-2``
   (collected later). Each e-mail becomes its subject and the start of its text body (headers,
   HTML tags and quoted lines removed), ``spam`` or ``none``.
-- ``project-templates``: the project's own written examples of every policy area (the former
-  ``spam_train.csv``, ``calibration.csv`` and ``eval.csv``), for areas no public corpus covers.
+- ``project-templates``: the project's own written examples of every policy area
+  (``data/templates.csv``, the former ``spam_train.csv``, ``calibration.csv`` and ``eval.csv``
+  together), for areas no public corpus covers.
 """
 
 from __future__ import annotations
