@@ -68,7 +68,7 @@ def test_a_brand_file_lists_official_domains_and_refuses_a_bad_row() -> None:
 
 def _config_with_feeds(tmp_path: Path) -> Path:
     raw = yaml.safe_load(DEFAULT_URL_CONFIG.read_text(encoding="utf-8"))
-    raw["blocklist_files"] = ["feeds/phishtank.csv", "feeds/hosts.txt"]
+    raw["blocklist_files"] = ["feeds/phishtank.csv", "feeds/hosts.txt", "feeds/urls.txt"]
     raw["brand_files"] = ["feeds/brands.csv"]
     shutil.copytree(FEEDS, tmp_path / "feeds")
     path = tmp_path / "urls.yaml"
@@ -86,6 +86,9 @@ def test_feed_files_named_in_the_configuration_are_loaded(tmp_path: Path) -> Non
     signal = UrlSignal(load_url_config(path))
     assert "url:blocklisted" in _kinds(signal, "login at https://appleid-unlock.example/x")
     assert "url:blocklisted" in _kinds(signal, "get it from http://malware-drop.example/a.exe")
+    # A listed address is blocked too, besides being a raw IP host.
+    assert {"url:blocklisted", "url:ip_host"} <= _kinds(signal, "https://203.0.113.7/bank/x")
+    assert "url:blocklisted" not in _kinds(signal, "https://203.0.113.8/bank/x")
     # The brand from the brand file is protected: a look-alike of it is found.
     assert "url:brand_lookalike" in _kinds(signal, "verify at https://examp1ebank.com/login")
     assert signal.version.startswith(load_url_config(DEFAULT_URL_CONFIG).version + "+")
