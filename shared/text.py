@@ -119,6 +119,20 @@ _DOTTED_RE = re.compile(
     rf"{_UNIT}(?:{_SEP}{_UNIT}){{2,}}(?!{_UNIT})(?!{_SEP}{_UNIT})"
 )
 _REPEAT_RE = re.compile(r"(.)\1\1+")
+# Symbols that pad a word without being punctuation of the sentence: stars, tildes, carets,
+# bullets, dingbats and emoji. Listed, not "anything but \\w": marks such as Indic viramas
+# are not \\w either, yet belong to the word.
+_PAD = "[*~^`\u00b7\u2022\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]"
+# Three or more single characters split by spaces or padding symbols ("i d i o t",
+# "i🤬d🤬i🤬o🤬t", "y o u  s u c k"); each piece must stand alone, so "a b" and "e.g." stay.
+_SPACED_RE = re.compile(rf"(?<![\w@$]){_UNIT}(?:(?:\s+|\s*{_PAD}+\s*){_UNIT}){{2,}}(?![\w@$])")
+# Padding symbols inside a word ("id*iot", "f🤬ck").
+_INNER_PAD_RE = re.compile(rf"(?<=[^\W_]){_PAD}+(?=[^\W_])")
+_UNIT_CHAR_RE = re.compile(rf"{_UNIT}")
+_PAD_RE = re.compile(_PAD)
+_ASCII_PAD_RE = re.compile(r"[*~^`]")
+# Two single characters split by spaces: what a spaced word without padding starts with.
+_SINGLE_RE = re.compile(rf"(?<![\w@$]){_UNIT}\s+{_UNIT}(?![\w@$])")
 
 
 def _unmask(m: re.Match[str]) -> str:
@@ -127,27 +141,55 @@ def _unmask(m: re.Match[str]) -> str:
     return s.translate(_UNMASK_TABLE) if _LETTER_RE.search(s) else s
 
 
+def _join(m: re.Match[str]) -> str:
+    # The pieces of a spaced word together, leetspeak undone; pieces without a letter
+    # ("1 2 3") are numbers and stay as written.
+    s = m.group()
+    if not _LETTER_RE.search(s):
+        return s
+    return "".join(_UNIT_CHAR_RE.findall(s)).translate(_UNMASK_TABLE)
+
+
+# Letters English doubles inside and at the end of words ("free", "off", "kill", "less"):
+# stretched, they shrink to two; every other letter to one ("idiooooot" -> "idiot").
+_DOUBLED = frozenset("efls")
+
+
 def _squeeze(m: re.Match[str]) -> str:
     s = m.group()
-    return s[:2] if s[0].isalpha() else s
+    if not s[0].isalpha():
+        return s
+    return s[:2] if s[0] in _DOUBLED else s[0]
 
 
 def fold(text: str) -> str:
     """Return the lossy matching form for rules and models (never shown to people):
 
     :func:`normalise`, casefold, Cyrillic/Greek/Armenian/small-capital look-alikes to Latin,
-    Latin/Greek/Cyrillic diacritics and Zalgo marks stripped, dotted single letters joined
-    ("i.d.i.o.t"), leetspeak (0134578@$!| -> oieastbasil) undone only in tokens holding a
-    letter, letters repeated 3+ times squeezed to two. So "www" -> "ww", "mp3" -> "mpe".
+    Latin/Greek/Cyrillic diacritics and Zalgo marks stripped, padding symbols inside words
+    dropped ("id*iot", "f🤬ck"), dotted single letters joined ("i.d.i.o.t"), leetspeak
+    (0134578@$!| -> oieastbasil) undone only in tokens holding a letter, letters repeated 3+
+    times squeezed to one ("idiooooot"; e, f, l and s to two: "worthlesssss"), single letters
+    split by spaces or symbols joined ("i d i o t", "i🤬d🤬i🤬o🤬t"). So "www" -> "w",
+    "mp3" -> "mpe".
     """
     text = normalise(text)
     # ASCII only needs str.lower. Otherwise split/join drops the space that NFKC puts
     # before a spacing accent once the table has stripped the accent itself.
     text = text.lower() if text.isascii() else " ".join(text.translate(_FOLD_TABLE).split())
+    # Most texts hold no padding symbol: the scans for them are skipped.
+    padded = _PAD_RE.search(text) if not text.isascii() else _ASCII_PAD_RE.search(text)
+    if padded:
+        text = _INNER_PAD_RE.sub("", text)
     text = _DOTTED_RE.sub(_unmask, text)
     if _LEET_CHAR_RE.search(text):
         text = _LEET_TOKEN_RE.sub(_unmask, text)
-    return _REPEAT_RE.sub(_squeeze, text)
+    text = _REPEAT_RE.sub(_squeeze, text)
+    if padded or _SINGLE_RE.search(text):
+        joined = _SPACED_RE.sub(_join, text)
+        if joined != text:
+            text = _REPEAT_RE.sub(_squeeze, joined)
+    return text
 
 
 @functools.cache

@@ -51,8 +51,8 @@ def build_signals(settings: ClassifierSettings, banks: BankStore | None = None) 
     return [
         TextModelSignal(load_model(settings.spam_model_path), settings.spam_threshold),
         RuleSignal(load_rule_file(settings.rules_path)),
-        ProfanitySignal(settings.profanity_threshold),
-        UrlSignal(load_url_config(settings.url_config_path)),
+        ProfanitySignal(settings.profanity_threshold, settings.profanity_weight),
+        UrlSignal(load_url_config(settings.url_config_path), watch=settings.url_config_path),
         HashSignal(banks or BankStore(), settings.pdq_distance_threshold),
     ]
 

@@ -24,9 +24,15 @@ class ClassifierSettings(ServiceSettings):
     spam_model_path: Path = DEFAULT_SPAM_MODEL
     calibration_path: Path | None = DEFAULT_CALIBRATION
 
-    # Probability from a text model above which it counts as a signal.
-    profanity_threshold: float = Field(default=0.5, ge=0, le=1)
-    spam_threshold: float = Field(default=0.5, ge=0, le=1)
+    # Probability from a text model from which it counts as a signal. Low, so that scores keep
+    # their ranking (calibration, not this cut, turns them into probabilities); a probability
+    # under 1 % is left out only to keep events small.
+    profanity_threshold: float = Field(default=0.01, ge=0, le=1)
+    # How much the abusive-language model counts. It recognises swearing, not whom it is
+    # aimed at ("Bloody hell, the train is late"), so alone it must not reach the router's
+    # action threshold for harassment (0.9): with a rule or a second signal it can.
+    profanity_weight: float = Field(default=0.6, gt=0, le=1)
+    spam_threshold: float = Field(default=0.01, ge=0, le=1)
 
     # Larger batches than the shared default: the models' per-call overhead, the context
     # queries and the hand-over to the signal thread are paid once per batch.

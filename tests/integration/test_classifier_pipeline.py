@@ -82,7 +82,9 @@ async def test_reports_come_out_classified_with_scores_signals_weights_and_versi
     }
 
     b = got[benign.report_id]
-    assert b.signals == [] and b.top_score < 0.2
+    # Only the text models' low probabilities, kept so that scores keep their ranking.
+    assert {s.name for s in b.signals} <= {"model:spam", "model:profanity"}
+    assert all(s.score < 0.2 for s in b.signals) and b.top_score < 0.2
 
     for c in got.values():
         assert {

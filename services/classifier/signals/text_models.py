@@ -127,7 +127,9 @@ class ProfanitySignal:
 
     def score(self, reports: list[Report]) -> list[list[SignalResult]]:
         out: list[list[SignalResult]] = [[] for _ in reports]
-        indexed = _texts(reports)
+        # The folded text: spaced, stretched, symbol-padded, leet and look-alike spellings of
+        # a word reach the model as the word itself.
+        indexed = _texts(reports, folded=True)
         if not indexed:
             return out
         probs = self._predict([t for _, t in indexed])

@@ -8,18 +8,26 @@ producer are covered. Suffixes come from the list shipped inside ``tldextract`` 
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import re
+import time
 import unicodedata
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.classifier.feeds import parse_blocklist, parse_brands
 from shared.events import Report, SignalResult
 from shared.taxonomy import PolicyArea
 from shared.text import CanonicalUrl, canonical_url, fold
 
 FINDINGS_CACHE_SIZE = 50_000
+# How often a watched configuration checks its files' modification times.
+RELOAD_CHECK_SECONDS = 5.0
+log = logging.getLogger(__name__)
 FINDINGS = (
     "blocklisted",
     "brand_lookalike",
@@ -49,6 +57,10 @@ class UrlConfig(BaseModel):
     shorteners: list[str] = Field(default_factory=list)
     risky_tlds: list[str] = Field(default_factory=list)
     blocklist: list[str] = Field(default_factory=list)
+    # Feed files (paths relative to this file's folder): block lists in the formats of public
+    # phishing and malware lists, brands as brand,domain CSV (``services.classifier.feeds``).
+    blocklist_files: list[Path] = Field(default_factory=list)
+    brand_files: list[Path] = Field(default_factory=list)
     credential_words: list[str] = Field(default_factory=list)
     protected_brands: list[Brand] = Field(default_factory=list)
 
@@ -63,8 +75,45 @@ class UrlConfig(BaseModel):
 
 
 def load_url_config(path: Path) -> UrlConfig:
+    """The configuration in ``path`` with its feed files read in: their hosts join
+    ``blocklist``, their brands ``protected_brands`` (domains of a brand named in both are
+    merged), and ``version`` gains a digest of the lists so every change is a new version."""
     with path.open(encoding="utf-8") as fh:
-        return UrlConfig.model_validate(yaml.safe_load(fh))
+        config = UrlConfig.model_validate(yaml.safe_load(fh))
+    if not config.blocklist_files and not config.brand_files:
+        return config
+    blocked = set(config.blocklist)
+    for name in config.blocklist_files:
+        file = path.parent / name
+        try:
+            blocked |= parse_blocklist(file.read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            raise ValueError(f"{file}: {exc.strerror or exc}") from exc
+    brands = {b.name: set(b.domains) for b in config.protected_brands}
+    for name in config.brand_files:
+        file = path.parent / name
+        try:
+            for brand, domains in parse_brands(file.read_text(encoding="utf-8")).items():
+                brands.setdefault(brand, set()).update(domains)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    lists = repr((sorted(blocked), sorted((k, sorted(v)) for k, v in brands.items())))
+    digest = hashlib.sha256(lists.encode()).hexdigest()[:8]
+    return config.model_copy(
+        update={
+            "version": f"{config.version}+{digest}",
+            "blocklist": sorted(blocked),
+            "protected_brands": [Brand(name=k, domains=sorted(v)) for k, v in brands.items()],
+        }
+    )
+
+
+def config_files(path: Path) -> list[Path]:
+    """The configuration file and the feed files it names (what a reload watches)."""
+    with path.open(encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh) or {}
+    names = [*raw.get("blocklist_files", []), *raw.get("brand_files", [])]
+    return [path, *(path.parent / str(n) for n in names)]
 
 
 # Beyond shared.text.fold: letters a domain can fake with others ("rn" for "m", "1"/"l"/"I").
@@ -108,7 +157,49 @@ class UrlSignal:
 
     name = "urls"
 
-    def __init__(self, config: UrlConfig) -> None:
+    def __init__(self, config: UrlConfig, *, watch: Path | None = None) -> None:
+        """``watch``: the configuration file ``config`` was loaded from; when it or a feed file
+        it names changes (modification time or size), the configuration is loaded again before
+        the next batch, checked at most every ``RELOAD_CHECK_SECONDS``. A file that fails to
+        load keeps the previous configuration (logged)."""
+        self._watch = watch
+        self._stamps = self._file_stamps() if watch is not None else {}
+        self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
+        self._apply(config)
+
+    def _file_stamps(self) -> dict[Path, tuple[int, int]]:
+        assert self._watch is not None
+        stamps: dict[Path, tuple[int, int]] = {}
+        try:
+            files = config_files(self._watch)
+        except (OSError, yaml.YAMLError):
+            files = [self._watch]
+        for file in files:
+            try:
+                st = os.stat(file)
+                stamps[file] = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamps[file] = (-1, -1)
+        return stamps
+
+    def reload_if_changed(self) -> bool:
+        """Load the watched configuration again if one of its files changed; True if it did."""
+        if self._watch is None:
+            return False
+        stamps = self._file_stamps()
+        if stamps == self._stamps:
+            return False
+        self._stamps = stamps
+        try:
+            config = load_url_config(self._watch)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            log.warning("url configuration not reloaded, keeping %s: %s", self.version, exc)
+            return False
+        self._apply(config)
+        log.info("url configuration reloaded: %s", self.version)
+        return True
+
+    def _apply(self, config: UrlConfig) -> None:
         self.config = config
         self.version = config.version
         self._shorteners = frozenset(config.shorteners)
@@ -137,11 +228,11 @@ class UrlSignal:
         """Finding kind -> explanation, for one canonical URL."""
         found: dict[str, str] = {}
         host, registered = url.host, url.registered_domain
+        if registered in self._blocked or host in self._blocked:
+            found["blocklisted"] = f"{host} is on the block list"
         if url.is_ip:
             found["ip_host"] = f"raw IP host {host}"
             return found
-        if registered in self._blocked or host in self._blocked:
-            found["blocklisted"] = f"{registered} is on the block list"
         if registered in self._shorteners:
             found["shortener"] = f"URL shortener {registered}"
         tld = url.suffix.rsplit(".", 1)[-1]
@@ -182,6 +273,9 @@ class UrlSignal:
         return found
 
     def score(self, reports: list[Report]) -> list[list[SignalResult]]:
+        if self._watch is not None and time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
+            self.reload_if_changed()
         cfg = self.config
         out: list[list[SignalResult]] = []
         for report in reports:

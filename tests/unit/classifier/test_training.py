@@ -19,7 +19,9 @@ from services.classifier.settings import DEFAULT_SPAM_MODEL, PACKAGE, Classifier
 from services.classifier.training import (
     Row,
     classify_rows,
+    evaluate_by_source,
     evaluate_classifications,
+    evaluation_html,
     format_evaluation,
     read_rows,
     report_for,
@@ -73,7 +75,9 @@ def test_the_shipped_spam_model_loads_with_its_version_and_labels() -> None:
     model = load_model(DEFAULT_SPAM_MODEL)
     assert model.version.startswith("spam-")
     assert set(model.labels) == {"none", "spam", "scams_fraud"}
-    assert DEFAULT_SPAM_MODEL.stat().st_size < 1_000_000
+    # Small enough to ship in the repository and load in well under a second.
+    assert DEFAULT_SPAM_MODEL.stat().st_size < 3_000_000
+    assert {"spamassassin-2002", "spamassassin-2003"} <= set(json.loads(model.metadata["sources"]))
 
 
 def test_train_writes_a_versioned_model_that_loads_and_predicts(tmp_path: Path) -> None:
@@ -110,12 +114,21 @@ def test_evaluation_reports_per_category_metrics_and_reliability() -> None:
     handler = build_handler(ClassifierSettings(), with_context=False)
     rows = read_rows(PACKAGE / "data" / "eval.csv")
     ev = evaluate_classifications(classify_rows(handler, rows), rows)
-    assert ev.per_label["spam"][2] > 0.8
-    assert ev.per_label["harassment"][2] > 0.8
-    assert ev.per_label["none"][0] > 0.8  # few false alarms
+    # The shipped classifier on the held-apart evaluation set (never trained or calibrated on).
+    assert ev.per_label["spam"][2] > 0.9
+    assert ev.areas["spam"].roc_auc > 0.98
+    assert ev.per_label["harassment"][1] >= 0.8  # recall
+    assert ev.per_label["none"][0] > 0.9  # few false alarms
     assert sum(n for _, _, n, _, _ in ev.reliability) == len(rows) * (len(ev.per_label) - 1)
+    assert sum(sum(r.values()) for r in ev.confusion.values()) == len(rows)
     text = format_evaluation(ev)
-    assert "precision" in text and "[0.9, 1.0)" in text
+    assert "precision" in text and "[0.9, 1.0)" in text and "ROC-AUC" in text
+    by_source = evaluate_by_source(classify_rows(handler, rows[:200]), rows[:200])
+    assert by_source["all"].rows == 200
+    assert sum(e.rows for k, e in by_source.items() if k != "all") == 200
+    page = evaluation_html(by_source, "eval")
+    assert page.count("<svg") >= len(by_source["all"].areas)
+    assert "<h2>all (200 reports)</h2>" in page
 
 
 def test_evaluation_counts_a_miss_against_recall() -> None:
@@ -212,7 +225,8 @@ def test_the_classifier_runs_with_an_onnx_spam_model(tmp_path: Path) -> None:
     assert spam.versions["model:spam"] == meta["version"]
     fired = {s.name: s for s in spam.signals}
     assert fired["model:spam"].policy_area.value == "spam"
-    assert "model:spam" not in {s.name for s in chat.signals}
+    chat_spam = [s.score for s in chat.signals if s.name == "model:spam"]
+    assert max(chat_spam, default=0.0) < fired["model:spam"].score
 
 
 def test_evaluation_reports_carry_their_urls_so_the_url_signal_is_scored() -> None:

@@ -87,11 +87,27 @@ def test_fold_joins_single_letters_split_by_dots_dashes_underscores_or_stars() -
 
 def test_fold_leaves_abbreviations_versions_and_hosts_alone() -> None:
     text = "e.g. i.e. 1.2.3 192.168.0.1 555-12-34 www.a.b.example.com"
-    assert fold(text) == "e.g. i.e. 1.2.3 192.168.0.1 555-12-34 ww.a.b.example.com"
+    assert fold(text) == "e.g. i.e. 1.2.3 192.168.0.1 555-12-34 w.a.b.example.com"
 
 
 def test_fold_squeezes_stretched_letters_but_not_digits() -> None:
-    assert fold("stuuuuupid!!! 10000") == "stuupid!!! 10000"
+    assert fold("stuuuuupid!!! 10000") == "stupid!!! 10000"
+    assert fold("idiooooot worthlesssss fuuuull") == "idiot worthless full"
+
+
+def test_fold_joins_single_letters_split_by_spaces_or_emoji() -> None:
+    assert fold("you i d i o t") == "you idiot"
+    assert fold("i🤬d🤬i🤬o🤬t and s 💩 t 💩 u 💩 p 💩 i 💩 d") == "idiot and stupid"
+    assert fold("y 0 u l 0 s e r") == "youloser"
+
+
+def test_fold_drops_padding_symbols_inside_words() -> None:
+    assert fold("id*iot f🤬ck st~up^id") == "idiot fck stupid"
+
+
+def test_fold_leaves_spaced_numbers_pairs_and_punctuation_alone() -> None:
+    text = "call 5 5 5 1 2 3 4, r u ok? a b, AT&T and/or e-mail 3 / 4"
+    assert fold(text) == "call 5 5 5 1 2 3 4, r u ok? a b, at&t and/or e-mail 3 / 4"
 
 
 def test_fold_strips_accents_and_zalgo_marks() -> None:
