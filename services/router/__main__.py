@@ -15,8 +15,9 @@ from shared.apikeys import keys_command
 from shared.config import ServiceSettings, load_settings
 from shared.service import run_cli
 
-# review:<queue> or review:* for queues (the QA queue too, e.g. review:qa); ops:read for figures.
-_SCOPE = re.compile(r"^(review:(\*|[a-z0-9][a-z0-9_-]{0,62})|ops:read)$")
+# review:<queue> or review:* for queues (the QA queue too, e.g. review:qa); ops:read for figures;
+# kpi:read for the operations KPI and capacity routes.
+_SCOPE = re.compile(r"^(review:(\*|[a-z0-9][a-z0-9_-]{0,62})|ops:read|kpi:read)$")
 
 
 def _configure_check(p: argparse.ArgumentParser) -> None:
