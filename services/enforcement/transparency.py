@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -23,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.config import ServiceSettings
 from shared.db import create_engine
+from shared.figures import figures_csv
 
 _QUERIES = {
     "notices": """
@@ -105,35 +104,17 @@ async def figures(engine: AsyncEngine, since: datetime, until: datetime) -> dict
     return out
 
 
+DIMENSIONS = {
+    "notices": ("dsa_category", "source"),
+    "decisions": ("decided_by", "outcome"),
+    "actions": ("ground", "action"),
+    "suspensions": ("action",),
+}
+
+
 def as_csv(data: dict[str, Any]) -> str:
     """The figures as ``section,key,metric,value`` rows (keys join their dimensions with ``|``)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["section", "key", "metric", "value"])
-    w.writerow(["period", "", "since", data["period"]["since"]])
-    w.writerow(["period", "", "until", data["period"]["until"]])
-    dimensions = {
-        "notices": ("dsa_category", "source"),
-        "decisions": ("decided_by", "outcome"),
-        "actions": ("ground", "action"),
-        "suspensions": ("action",),
-    }
-    for section, keys in dimensions.items():
-        for row in data[section]:
-            key = "|".join(str(row[k]) for k in keys)
-            for metric, value in row.items():
-                if metric not in keys:
-                    w.writerow([section, key, metric, _cell(value)])
-    for total in ("notices_total", "trusted_flagger_notices"):
-        w.writerow(["notices", "", total, data[total]])
-    for section in ("time_to_action", "complaints", "automated_means"):
-        for metric, value in data[section].items():
-            w.writerow([section, "", metric, _cell(value)])
-    return buf.getvalue()
-
-
-def _cell(value: object) -> str:
-    return "" if value is None else str(value)
+    return figures_csv(data, DIMENSIONS)
 
 
 def _configure(p: argparse.ArgumentParser) -> None:

@@ -239,7 +239,7 @@ async def test_transparency_figures_match_the_traffic_and_the_decisions_taken_by
     cell = {(r["section"], r["key"], r["metric"]): r["value"] for r in rows}
     assert cell[("notices", f"{HARASSMENT}|trusted_flagger", "notices")] == "1"
     assert cell[("notices", f"{HARASSMENT}|user_notice", "notices")] == "3"
-    assert cell[("notices", "", "notices_total")] == "4"
+    assert cell[("totals", "", "notices_total")] == "4"
     assert cell[("complaints", "", "reversed")] == "1"
     assert cell[("actions", f"{expected_ground}|remove_content", "actions")] == "2"
     assert float(cell[("time_to_action", "", "median_seconds_decision_to_applied")]) == (
