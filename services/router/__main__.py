@@ -11,6 +11,7 @@ from services.router.app import MIGRATIONS, create_app
 from services.router.models import SCHEMA, api_keys
 from services.router.policy import load_policy
 from services.router.settings import RouterSettings
+from services.router.staffing import COMMAND as STAFFING
 from shared.apikeys import keys_command
 from shared.config import ServiceSettings, load_settings
 from shared.service import run_cli
@@ -47,6 +48,7 @@ def main() -> int:
         schema=SCHEMA,
         commands={
             "check": ("validate policy files", _check, _configure_check),
+            "staffing": STAFFING,
             "keys": keys_command(
                 api_keys,
                 migrations_dir=MIGRATIONS,

@@ -10,12 +10,14 @@ import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router import kpis
-from services.router.capacity import backlog_staffing, erlang_staffing
+from services.router.forecast import forecast_queue
+from services.router.staffing import QueueTargets, staffing_for
 from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
+from shared.events import utcnow
 
 router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
 
@@ -109,35 +111,11 @@ async def breach_risk(_: Ops, request: Request) -> list[dict[str, Any]]:
     ]
 
 
-class QueuePlan(BaseModel):
+class QueuePlan(QueueTargets):
     """One queue's forecast and targets for one interval."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    queue: str = Field(min_length=1, max_length=63)
-    model: Literal["erlang_c", "backlog"]
     arrivals_per_hour: float = Field(ge=0, le=1e7)
-    aht_seconds: float = Field(gt=0, le=86400)
-    occupancy_cap: float = Field(default=0.85, gt=0, le=1)
-    shrinkage: float = Field(default=0.3, ge=0, lt=1)
-    # erlang_c: answer service_level of arrivals within target_seconds.
-    target_seconds: float | None = Field(default=None, gt=0, le=86400)
-    service_level: float | None = Field(default=None, gt=0, lt=1)
-    # backlog: clear the backlog within clearance_hours while taking the inflow.
-    backlog: int | None = Field(default=None, ge=0, le=10**9)
-    clearance_hours: float | None = Field(default=None, gt=0, le=24 * 365)
-
-    @model_validator(mode="after")
-    def _model_fields(self) -> QueuePlan:
-        needed = (
-            ("target_seconds", "service_level")
-            if self.model == "erlang_c"
-            else ("backlog", "clearance_hours")
-        )
-        missing = [f for f in needed if getattr(self, f) is None]
-        if missing:
-            raise ValueError(f"model {self.model} needs {', '.join(missing)}")
-        return self
+    backlog: int = Field(default=0, ge=0, le=10**9, description="open cases (backlog model)")
 
 
 class CapacityRequest(BaseModel):
@@ -147,30 +125,32 @@ class CapacityRequest(BaseModel):
 
 
 def staffing_row(plan: QueuePlan) -> dict[str, Any]:
-    """The staffing one queue plan needs (shared by the API and the ``staffing`` command)."""
-    if plan.model == "erlang_c":
-        assert plan.target_seconds is not None and plan.service_level is not None
-        s = erlang_staffing(
-            arrivals_per_hour=plan.arrivals_per_hour,
-            aht_seconds=plan.aht_seconds,
-            target_seconds=plan.target_seconds,
-            service_level_target=plan.service_level,
-            occupancy_cap=plan.occupancy_cap,
-            shrinkage=plan.shrinkage,
-        )
-    else:
-        assert plan.backlog is not None and plan.clearance_hours is not None
-        s = backlog_staffing(
-            arrivals_per_hour=plan.arrivals_per_hour,
-            backlog=plan.backlog,
-            clearance_hours=plan.clearance_hours,
-            aht_seconds=plan.aht_seconds,
-            occupancy_cap=plan.occupancy_cap,
-            shrinkage=plan.shrinkage,
-        )
-    return {"queue": plan.queue, **s.__dict__}
+    return {
+        "queue": plan.queue,
+        **staffing_for(plan, plan.arrivals_per_hour, plan.backlog).__dict__,
+    }
 
 
 @router.post("/capacity/plan", summary="Reviewers needed per queue (Erlang C or backlog model)")
 async def capacity_plan(_: Ops, body: CapacityRequest) -> list[dict[str, Any]]:
     return [staffing_row(q) for q in body.queues]
+
+
+@router.get(
+    "/capacity/forecast",
+    summary="Hourly arrivals forecast for a queue (Holt-Winters, daily and weekly seasonality)",
+)
+async def capacity_forecast(
+    _: Ops,
+    request: Request,
+    queue: Annotated[str, Query(min_length=1, max_length=63)],
+    days: Annotated[int, Query(ge=1, le=365, description="days of history")] = 28,
+    horizon_hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
+    until: Annotated[
+        AwareDatetime | None,
+        Query(description="end of the history (default now; earlier for a backtest)"),
+    ] = None,
+) -> list[dict[str, Any]]:
+    return await forecast_queue(
+        _engine(request), queue, now=until or utcnow(), days=days, horizon=horizon_hours
+    )

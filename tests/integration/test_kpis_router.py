@@ -187,6 +187,20 @@ async def test_capacity_plan_answers_the_published_erlang_example_and_names_bad_
 ) -> None:
     async with desk(kafka, postgres, namespace, tmp_path, db) as d:
         ops = await d.reviewer("ops", "kpi:read")
+        # Three cases opened this hour; history up to the next hour's start holds them, and the
+        # forecast of a day's history (too short for a season) is its hourly mean.
+        await d.route(*(classified(PolicyArea.HARASSMENT, 0.6) for _ in range(3)))
+        next_hour = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        forecast = await d.api.get(
+            "/v1/capacity/forecast",
+            params={
+                "queue": d.queue("harassment"),
+                "days": 1,
+                "horizon_hours": 6,
+                "until": next_hour.isoformat(),
+            },
+            headers=ops,
+        )
         plan = {
             "queues": [
                 {
@@ -222,6 +236,11 @@ async def test_capacity_plan_answers_the_published_erlang_example_and_names_bad_
             json={"queues": [{**plan["queues"][1], "aht_seconds": -1}]},
             headers=ops,
         )
+    hours = forecast.json()
+    assert len(hours) == 6
+    assert hours[0]["hour"] == next_hour.isoformat()
+    # 3 arrivals over 24 hours of history (zeros kept): 0.125 an hour.
+    assert {round(h["arrivals"], 6) for h in hours} == {0.125}
     chat, scams = ok.json()
     assert (chat["seats"], round(chat["service_level"], 4)) == (14, 0.8884)
     assert (scams["seats"], scams["fte"]) == (20, 25.0)
