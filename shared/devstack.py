@@ -41,15 +41,15 @@ def pump(name: str, stream: IO[bytes]) -> None:
 
 # The development keys: (service, file in .devstack, principal flag, principal, scopes).
 DEV_KEYS = (
-    ("intake", "api-key", "--client", "dev-client", "reports:write,reports:read"),
+    ("intake", "api-key", "--client", "dev-client", "reports:write,reports:read,kpi:read"),
     (
         "enforcement",
         "enforcement-api-key",
         "--client",
         "dev-client",
-        "actions:read,actions:confirm,appeals:write,audit:read,stats:read",
+        "actions:read,actions:confirm,appeals:write,audit:read,stats:read,kpi:read",
     ),
-    ("router", "reviewer-api-key", "--reviewer", "dev-reviewer", "review:*,ops:read"),
+    ("router", "reviewer-api-key", "--reviewer", "dev-reviewer", "review:*,ops:read,kpi:read"),
     ("classifier", "classifier-api-key", "--client", "dev-ops", "banks:read,banks:write"),
 )
 

@@ -7,13 +7,16 @@ Figures are computed from the ``router.kpi_*`` views; ``since``/``until`` bound 
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.router import kpis
+from services.router import kpis, report
 from services.router.forecast import forecast_queue
 from services.router.staffing import QueueTargets, staffing_for
 from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
@@ -154,3 +157,25 @@ async def capacity_forecast(
     return await forecast_queue(
         _engine(request), queue, now=until or utcnow(), days=days, horizon=horizon_hours
     )
+
+
+@router.get(
+    "/report",
+    summary="The review operations report as an HTML page with charts (default: last 7 days)",
+    response_class=HTMLResponse,
+)
+async def report_page(
+    _: Ops,
+    request: Request,
+    since: Since = None,
+    until: Until = None,
+    clearance_hours: Annotated[float, Query(gt=0, le=24 * 30)] = 8.0,
+) -> HTMLResponse:
+    end = until or utcnow()
+    start = since or end - timedelta(days=7)
+    if end <= start:
+        raise RequestValidationError(
+            [{"loc": ("query", "until"), "msg": "must be after since", "type": "value_error"}]
+        )
+    html = await report.render(_engine(request), start, end, clearance_hours=clearance_hours)
+    return HTMLResponse(html)

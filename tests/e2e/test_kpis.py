@@ -134,7 +134,7 @@ async def test_kpis_and_transparency_of_every_service_match_the_events(
             format="csv",
             **window,
         )
-        refused = await client.get(f"{router}/v1/kpis/sla", headers=stack.auth("router"))
+        refused = await client.get(f"{router}/v1/kpis/sla", headers=first)
 
     received = {
         e.payload.report_id: e.payload

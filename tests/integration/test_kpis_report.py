@@ -50,6 +50,18 @@ async def test_report_renders_charts_and_tables_from_the_database(
         for _ in range(2):
             sample = (await d.claim(qa_queue, auditor)).json()
             assert (await d.decide(sample["case_id"], auditor, REMOVE)).status_code == 200
+        ops = await d.reviewer("ops", "kpi:read")
+        served = await d.api.get("/v1/report", params={"since": since.isoformat()}, headers=ops)
+        backwards = await d.api.get(
+            "/v1/report",
+            params={"since": utcnow().isoformat(), "until": since.isoformat()},
+            headers=ops,
+        )
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("text/html")
+    assert served.text.count("<svg") == 5
+    assert f"<td>{queue}</td>" in served.text
+    assert backwards.status_code == 422 and "query.until" in backwards.text
     until = utcnow() + timedelta(minutes=1)
     out = tmp_path / "report.html"
     args = ["--since", since.isoformat(), "--until", until.isoformat(), "--out", str(out)]
