@@ -18,6 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+# Beyond this offered load (Erlangs), one queue is better planned as several (and the search
+# below, linear in the number of servers, stays well under a second).
+MAX_ERLANGS = 10_000.0
+
 
 def erlang_c(servers: int, load: float) -> float:
     """Probability that an arrival waits, C(N, A); 1.0 when the queue is unstable (N <= A).
@@ -74,22 +78,33 @@ def erlang_staffing(
     if not 0 < service_level_target < 1:
         raise ValueError("service_level_target must be in (0, 1)")
     load = arrivals_per_hour * aht_seconds / 3600
+    if load > MAX_ERLANGS:
+        raise ValueError(
+            f"arrivals_per_hour x aht_seconds is {load:.0f} Erlangs, over the {MAX_ERLANGS:.0f} "
+            "one Erlang C queue is planned for; split the queue"
+        )
     if load == 0:
         return Staffing("erlang_c", 0.0, 0, 0.0, 0.0, 1.0, 0.0, 0.0)
-    n = max(1, math.floor(load) + 1)
-    while (
-        service_level(n, load, aht_seconds, target_seconds) < service_level_target
-        or load / n > occupancy_cap
-    ):
+    # The occupancy cap alone needs A / cap servers; start there (and above A), then add one at
+    # a time, carrying Erlang B forward so the whole search is linear in N.
+    n = max(math.floor(load) + 1, math.ceil(load / occupancy_cap - 1e-9))
+    b = 1.0
+    for k in range(1, n + 1):
+        b = load * b / (k + load * b)
+    while True:
+        wait = n * b / (n - load * (1 - b))
+        level = 1.0 - wait * math.exp(-(n - load) * target_seconds / aht_seconds)
+        if level >= service_level_target and load / n <= occupancy_cap:
+            break
         n += 1
-    wait = erlang_c(n, load)
+        b = load * b / (n + load * b)
     return Staffing(
         model="erlang_c",
         load_erlangs=load,
         seats=n,
         fte=math.ceil(n / (1 - shrinkage) * 100) / 100,
         occupancy=load / n,
-        service_level=service_level(n, load, aht_seconds, target_seconds),
+        service_level=level,
         waiting_probability=wait,
         average_wait_seconds=wait * aht_seconds / (n - load),
     )

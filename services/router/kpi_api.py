@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router import kpis, report
+from services.router.capacity import MAX_ERLANGS
 from services.router.forecast import forecast_queue
 from services.router.staffing import QueueTargets, staffing_for
 from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
@@ -119,6 +120,15 @@ class QueuePlan(QueueTargets):
 
     arrivals_per_hour: float = Field(ge=0, le=1e7)
     backlog: int = Field(default=0, ge=0, le=10**9, description="open cases (backlog model)")
+
+    @model_validator(mode="after")
+    def _load(self) -> QueuePlan:
+        load = self.arrivals_per_hour * self.aht_seconds / 3600
+        if self.model == "erlang_c" and load > MAX_ERLANGS:
+            raise ValueError(
+                f"offered load {load:.0f} Erlangs is over {MAX_ERLANGS:.0f}; split the queue"
+            )
+        return self
 
 
 class CapacityRequest(BaseModel):

@@ -233,7 +233,12 @@ def _run(settings: ServiceSettings, args: argparse.Namespace) -> int:
             await engine.dispose()
         return staffing_table(plan, arrivals, backlog)
 
-    print(format_table(asyncio.run(main())))
+    try:
+        rows = asyncio.run(main())
+    except ValueError as exc:
+        print(f"{args.plan}: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(rows))
     return 0
 
 

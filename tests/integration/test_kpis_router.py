@@ -231,6 +231,11 @@ async def test_capacity_plan_answers_the_published_erlang_example_and_names_bad_
             json={"queues": [{**plan["queues"][0], "service_level": None}]},
             headers=ops,
         )
+        huge = await d.api.post(
+            "/v1/capacity/plan",
+            json={"queues": [{**plan["queues"][0], "arrivals_per_hour": 1e7, "aht_seconds": 3600}]},
+            headers=ops,
+        )
         negative = await d.api.post(
             "/v1/capacity/plan",
             json={"queues": [{**plan["queues"][1], "aht_seconds": -1}]},
@@ -245,4 +250,5 @@ async def test_capacity_plan_answers_the_published_erlang_example_and_names_bad_
     assert (chat["seats"], round(chat["service_level"], 4)) == (14, 0.8884)
     assert (scams["seats"], scams["fte"]) == (20, 25.0)
     assert missing.status_code == 422 and "service_level" in missing.text
+    assert huge.status_code == 422 and "split the queue" in huge.text
     assert negative.status_code == 422 and "queues.0.aht_seconds" in negative.text

@@ -140,3 +140,10 @@ def test_projection_without_reviewers_misses_everything_and_never_clears() -> No
     )
     assert risk.projected_breaches == 1
     assert math.isinf(risk.seconds_to_clear)
+
+
+def test_a_load_too_large_for_one_queue_is_refused_quickly() -> None:
+    with pytest.raises(ValueError, match="Erlangs"):
+        erlang_staffing(
+            arrivals_per_hour=1e7, aht_seconds=86400, target_seconds=20, service_level_target=0.8
+        )
