@@ -8,6 +8,7 @@ to import, which the services never pay at start-up.
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -36,7 +37,8 @@ def forecast_hourly(history: Sequence[float], horizon: int) -> list[float]:
     if not history:
         return [0.0] * horizon
     period = season_for(len(history))
-    if period is None:
+    if period is None or min(history) == max(history):
+        # Too short for a season, or flat (a queue without arrivals): nothing to fit.
         mean = sum(history) / len(history)
         return [mean] * horizon
     import numpy as np
@@ -85,7 +87,8 @@ async def forecast_queue(
 ) -> list[dict[str, Any]]:
     """The next ``horizon`` hours of arrivals for ``queue``, from ``days`` days of history."""
     history = await queue_history(engine, queue, end=now, days=days)
-    values = forecast_hourly([float(n) for _, n in history], horizon)
+    # The fit is CPU work (and the first one imports statsmodels): off the event loop.
+    values = await asyncio.to_thread(forecast_hourly, [float(n) for _, n in history], horizon)
     start = history[-1][0] + timedelta(hours=1) if history else now
     return [
         {"hour": (start + timedelta(hours=i)).isoformat(), "arrivals": v}

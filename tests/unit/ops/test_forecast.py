@@ -43,6 +43,7 @@ def test_season_follows_the_history_available() -> None:
 def test_short_history_gives_its_mean_and_no_history_gives_zero() -> None:
     assert forecast_hourly([2.0, 4.0, 6.0], 3) == [4.0, 4.0, 4.0]
     assert forecast_hourly([], 2) == [0.0, 0.0]
+    assert forecast_hourly([0.0] * (3 * WEEK), 2) == [0.0, 0.0]
     with pytest.raises(ValueError, match="horizon"):
         forecast_hourly([1.0], 0)
 
