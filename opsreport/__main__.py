@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             await engine.dispose()
 
-    html = asyncio.run(run())
+    try:
+        html = asyncio.run(run())
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     args.out.write_text(html)
     print(f"wrote {args.out} ({len(html)} bytes) for {since.isoformat()} to {until.isoformat()}")
     return 0

@@ -183,9 +183,10 @@ async def report_page(
 ) -> HTMLResponse:
     end = until or utcnow()
     start = since or end - timedelta(days=7)
-    if end <= start:
+    try:
+        html = await report.render(_engine(request), start, end, clearance_hours=clearance_hours)
+    except ValueError as exc:
         raise RequestValidationError(
-            [{"loc": ("query", "until"), "msg": "must be after since", "type": "value_error"}]
-        )
-    html = await report.render(_engine(request), start, end, clearance_hours=clearance_hours)
+            [{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}]
+        ) from exc
     return HTMLResponse(html)

@@ -7,7 +7,7 @@ adds the sections of the other services' views.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.router.capacity import backlog_staffing
 from services.router.kpis import cohen_kappa
 from shared.charts import bar_chart, line_chart, page, table
+
+# The flow chart has a point per hour: a quarter is about 2,200 of them.
+MAX_PERIOD = timedelta(days=92)
 
 
 async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -199,7 +202,14 @@ async def qa(engine: AsyncEngine, since: datetime, until: datetime) -> str:
 async def sections(
     engine: AsyncEngine, since: datetime, until: datetime, *, clearance_hours: float = 8.0
 ) -> list[tuple[str, str]]:
-    """The router's sections for ``[since, until)``: heading and HTML each."""
+    """The router's sections for ``[since, until)``: heading and HTML each.
+
+    ValueError when the period is empty or longer than ``MAX_PERIOD``.
+    """
+    if until <= since:
+        raise ValueError("until must be after since")
+    if until - since > MAX_PERIOD:
+        raise ValueError(f"the period is longer than {MAX_PERIOD.days} days")
     return [
         ("Time to decision", await time_to_decision(engine, since, until)),
         ("SLA attainment", await sla_trend(engine, since, until)),

@@ -57,11 +57,15 @@ async def test_report_renders_charts_and_tables_from_the_database(
             params={"since": utcnow().isoformat(), "until": since.isoformat()},
             headers=ops,
         )
+        too_long = await d.api.get(
+            "/v1/report", params={"since": "0357-07-06T04:42:28Z"}, headers=ops
+        )
     assert served.status_code == 200
     assert served.headers["content-type"].startswith("text/html")
     assert served.text.count("<svg") == 5
     assert f"<td>{queue}</td>" in served.text
-    assert backwards.status_code == 422 and "query.until" in backwards.text
+    assert backwards.status_code == 422 and "until must be after since" in backwards.text
+    assert too_long.status_code == 422 and "longer than 92 days" in too_long.text
     until = utcnow() + timedelta(minutes=1)
     out = tmp_path / "report.html"
     args = ["--since", since.isoformat(), "--until", until.isoformat(), "--out", str(out)]
