@@ -41,7 +41,7 @@ def pump(name: str, stream: IO[bytes]) -> None:
 
 # The development keys: (service, file in .devstack, principal flag, principal, scopes).
 DEV_KEYS = (
-    ("intake", "api-key", "--client", "dev-client", "reports:write,reports:read"),
+    ("intake", "api-key", "--client", "dev-client", "reports:write,reports:read,kpi:read"),
     (
         "enforcement",
         "enforcement-api-key",
@@ -54,9 +54,9 @@ DEV_KEYS = (
         "enforcement-ops-api-key",
         "--client",
         "dev-ops",
-        "actions:read,audit:read,stats:read,enforcement:read_all",
+        "actions:read,audit:read,stats:read,enforcement:read_all,kpi:read",
     ),
-    ("router", "reviewer-api-key", "--reviewer", "dev-reviewer", "review:*,ops:read"),
+    ("router", "reviewer-api-key", "--reviewer", "dev-reviewer", "review:*,ops:read,kpi:read"),
     ("classifier", "classifier-api-key", "--client", "dev-ops", "banks:read,banks:write"),
 )
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 
-from services.enforcement import audit, submitter
+from services.enforcement import audit, submitter, transparency
 from services.enforcement.api import SCOPES
 from services.enforcement.app import MIGRATIONS, create_app
+from services.enforcement.kpi_api import KPI_SCOPE
 from services.enforcement.ladder import load_policy
 from services.enforcement.models import SCHEMA, api_keys, evidence
 from services.enforcement.settings import EnforcementSettings
@@ -196,12 +197,13 @@ def main() -> int:
                 _purge_evidence,
                 _configure_purge,
             ),
+            "transparency": transparency.COMMAND,
             "keys": keys_command(
                 api_keys,
                 migrations_dir=MIGRATIONS,
                 schema=SCHEMA,
                 default_scopes=["actions:read"],
-                allowed=lambda s: s in SCOPES,
+                allowed=lambda s: s in SCOPES or s == KPI_SCOPE,
             ),
         },
     )

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from services.enforcement import audit, ledger
 from services.enforcement.api import router
 from services.enforcement.handlers import Enforcer
+from services.enforcement.kpi_api import router as kpi_router
 from services.enforcement.ladder import load_policy
 from services.enforcement.models import SCHEMA, api_keys, processed_events
 from services.enforcement.settings import EnforcementSettings
@@ -122,5 +123,5 @@ def create_app(settings: EnforcementSettings | None = None) -> FastAPI:
             "notices and appeals, and keeps a verifiable audit trail."
         ),
         lifespan=lifespan,
-        routers=[router],
+        routers=[router, kpi_router],
     )

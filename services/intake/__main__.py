@@ -27,6 +27,8 @@ from shared.service import run_cli
 from shared.taxonomy import PolicyArea
 
 SCOPES = ("reports:write", "reports:read")
+# Operations-wide read of the notice KPIs and transparency figures; never a default.
+KPI_SCOPE = "kpi:read"
 
 
 def _configure_flaggers(p: argparse.ArgumentParser) -> None:
@@ -140,7 +142,7 @@ def main() -> int:
             migrations_dir=MIGRATIONS,
             schema=SCHEMA,
             default_scopes=list(SCOPES),
-            allowed=lambda s: s in SCOPES,
+            allowed=lambda s: s in SCOPES or s == KPI_SCOPE,
         ),
         "flaggers": ("manage trusted flaggers", _flaggers, _configure_flaggers),
         "authorities": (

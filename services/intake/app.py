@@ -15,6 +15,7 @@ from services.intake.api import create_report, router
 from services.intake.fastpath import SubmitRoute
 from services.intake.handlers import ProgressHandler, thresholds_from
 from services.intake.ingest import Ingestor
+from services.intake.kpi_api import router as kpi_router
 from services.intake.mappings import load_mappings
 from services.intake.models import SCHEMA, api_keys, processed_events
 from services.intake.ratelimit import RateLimiter
@@ -105,7 +106,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         description="Accepts notices (user reports, DSA Art. 16) from product clients, tells them "
         "where each report is, and handles trusted flaggers (Art. 22) and misuse (Art. 23).",
         lifespan=lifespan,
-        routers=[router],
+        routers=[router, kpi_router],
         max_body_bytes=settings.max_body_bytes,
     )
     submit = next(

@@ -11,12 +11,14 @@ from services.router.app import MIGRATIONS, create_app
 from services.router.models import SCHEMA, api_keys
 from services.router.policy import load_policy
 from services.router.settings import RouterSettings
+from services.router.staffing import COMMAND as STAFFING
 from shared.apikeys import keys_command
 from shared.config import ServiceSettings, load_settings
 from shared.service import run_cli
 
-# review:<queue> or review:* for queues (the QA queue too, e.g. review:qa); ops:read for figures.
-_SCOPE = re.compile(r"^(review:(\*|[a-z0-9][a-z0-9_-]{0,62})|ops:read)$")
+# review:<queue> or review:* for queues (the QA queue too, e.g. review:qa); ops:read for figures;
+# kpi:read for the operations KPI and capacity routes.
+_SCOPE = re.compile(r"^(review:(\*|[a-z0-9][a-z0-9_-]{0,62})|ops:read|kpi:read)$")
 
 
 def _configure_check(p: argparse.ArgumentParser) -> None:
@@ -46,6 +48,7 @@ def main() -> int:
         schema=SCHEMA,
         commands={
             "check": ("validate policy files", _check, _configure_check),
+            "staffing": STAFFING,
             "keys": keys_command(
                 api_keys,
                 migrations_dir=MIGRATIONS,

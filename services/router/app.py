@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from services.router.api import router
 from services.router.breaker import CircuitBreaker
 from services.router.handlers import AppealHandler, RouteHandler
+from services.router.kpi_api import router as kpi_router
 from services.router.models import SCHEMA, api_keys, processed_events
 from services.router.policy import Policy, load_policy
 from services.router.queue_metrics import run_queue_metrics, stop_task
@@ -75,7 +76,11 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         )
         metrics_task = asyncio.create_task(
             run_queue_metrics(
-                runtime.engine, breaker, policy.queues(), settings.queue_metrics_interval_seconds
+                runtime.engine,
+                breaker,
+                policy.queues(),
+                settings.queue_metrics_interval_seconds,
+                settings.default_handle_seconds,
             ),
             name="queue-metrics",
         )
@@ -117,5 +122,5 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             "by reviewers through the review API."
         ),
         lifespan=lifespan,
-        routers=[router],
+        routers=[router, kpi_router],
     )

@@ -43,3 +43,15 @@ QA_REVIEWS = Counter(
     "QA re-reviews, by policy area, policy version and agreement with the original decision.",
     ["policy_area", "policy_version", "agreement"],
 )
+QUEUE_PROJECTED_BREACHES = Gauge(
+    "tns_router_queue_projected_breaches",
+    "Open cases not yet late that the reviewers on shift will not reach before their deadline "
+    "(earliest deadline first, at the queue's handle time).",
+    ["queue"],
+)
+QUEUE_SECONDS_TO_CLEAR = Gauge(
+    "tns_router_queue_seconds_to_clear",
+    "Expected time to clear the queue's backlog: backlog / (capacity on shift - arrivals); "
+    "+Inf when arrivals outpace the reviewers on shift.",
+    ["queue"],
+)

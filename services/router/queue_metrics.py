@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.breaker import CircuitBreaker
+from services.router.kpis import refresh_breach_metrics
 from services.router.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, QUEUE_PAST_DEADLINE
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,11 @@ async def refresh_queue_metrics(engine: AsyncEngine, known: set[str]) -> None:
 
 
 async def run_queue_metrics(
-    engine: AsyncEngine, breaker: CircuitBreaker, queues: set[str], interval: float
+    engine: AsyncEngine,
+    breaker: CircuitBreaker,
+    queues: set[str],
+    interval: float,
+    default_handle_seconds: float = 600,
 ) -> None:
     """The background task: refresh the gauges every ``interval`` seconds until cancelled."""
     known = set(queues)
@@ -48,6 +53,7 @@ async def run_queue_metrics(
         breaker.refresh()
         try:
             await refresh_queue_metrics(engine, known)
+            await refresh_breach_metrics(engine, known, default_aht_seconds=default_handle_seconds)
         except Exception:
             logger.warning("queue metrics refresh failed", exc_info=True)
         await asyncio.sleep(interval)

@@ -20,3 +20,5 @@ class RouterSettings(ServiceSettings):
     # How often per-queue gauges are recomputed from the database.
     queue_metrics_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     api_key_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Handle time assumed for a queue's breach projection until reviewers' handle time is measured.
+    default_handle_seconds: float = Field(default=600.0, gt=0, le=86400)

@@ -1,0 +1,183 @@
+"""Operations KPI and transparency routes. Every route needs the operations-wide ``kpi:read`` scope.
+
+Figures come from the ``enforcement.kpi_*`` views; ``since``/``until`` bound the window (aware
+ISO-8601 times).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.enforcement import transparency
+from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
+
+KPI_SCOPE = "kpi:read"
+
+router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
+
+Ops = Annotated[Principal, require_scope(KPI_SCOPE)]
+Since = Annotated[AwareDatetime | None, Query(description="window start (inclusive)")]
+Until = Annotated[AwareDatetime | None, Query(description="window end (exclusive)")]
+
+_KEYS = {
+    "policy_area": "policy_area",
+    "dsa_category": "dsa_category",
+    "decided_by": "decided_by",
+    "action": "action",
+}
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.runtime.engine
+    return engine
+
+
+def _window(since: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
+    if since is not None and until is not None and until <= since:
+        raise RequestValidationError(
+            [{"loc": ("query", "until"), "msg": "must be after since", "type": "value_error"}]
+        )
+    clauses, params = [], {}
+    if since is not None:
+        clauses.append("decided_at >= :since")
+        params["since"] = since
+    if until is not None:
+        clauses.append("decided_at < :until")
+        params["until"] = until
+    return " AND ".join(clauses) or "TRUE", params
+
+
+async def _rows(request: Request, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async with _engine(request).connect() as conn:
+        return [dict(r) for r in (await conn.execute(text(sql), params)).mappings()]
+
+
+@router.get(
+    "/kpis/time-to-action",
+    summary="Median, p90, p95 seconds from decision to action issued and to action applied",
+)
+async def time_to_action(
+    _: Ops,
+    request: Request,
+    by: Annotated[Literal["policy_area", "dsa_category", "decided_by", "action"], Query()] = (
+        "policy_area"
+    ),
+    since: Since = None,
+    until: Until = None,
+) -> list[dict[str, Any]]:
+    where, params = _window(since, until)
+    return await _rows(
+        request,
+        f"""
+        SELECT {_KEYS[by]} AS key, count(*) AS actions, count(applied_at) AS applied,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_to_issued)
+                   AS median_seconds_to_issued,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_to_applied)
+                   AS median_seconds_to_applied,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds_to_applied)
+                   AS p90_seconds_to_applied,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds_to_applied)
+                   AS p95_seconds_to_applied
+          FROM enforcement.kpi_actions WHERE NOT is_appeal AND {where}
+         GROUP BY 1 ORDER BY 1
+        """,
+        params,
+    )
+
+
+@router.get(
+    "/kpis/appeals", summary="Appeal rate and overturn rate per policy area and decision maker"
+)
+async def appeals(
+    _: Ops, request: Request, since: Since = None, until: Until = None
+) -> list[dict[str, Any]]:
+    where, params = _window(since, until)
+    rows = await _rows(
+        request,
+        f"""
+        WITH d AS (
+            SELECT decision_id, policy_area, decided_by FROM enforcement.kpi_decisions
+             WHERE NOT is_appeal AND {where}
+        )
+        SELECT d.policy_area, d.decided_by, count(DISTINCT d.decision_id) AS decisions,
+               count(a.appeal_id) AS appeals,
+               count(a.appeal_id) FILTER (WHERE a.status <> 'open') AS decided,
+               count(a.appeal_id) FILTER (WHERE a.overturned) AS overturned
+          FROM d LEFT JOIN enforcement.kpi_appeals a ON a.decision_id = d.decision_id
+         GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        params,
+    )
+    for r in rows:
+        r["appeal_rate"] = r["appeals"] / r["decisions"] if r["decisions"] else None
+        r["overturn_rate"] = r["overturned"] / r["decided"] if r["decided"] else None
+    return rows
+
+
+@router.get(
+    "/kpis/automation",
+    summary="Automation rate, and precision of automated actions as measured by appeals",
+)
+async def automation(
+    _: Ops, request: Request, since: Since = None, until: Until = None
+) -> list[dict[str, Any]]:
+    where, params = _window(since, until)
+    rows = await _rows(
+        request,
+        f"""
+        WITH d AS (
+            SELECT decision_id, policy_area, decided_by, outcome FROM enforcement.kpi_decisions
+             WHERE NOT is_appeal AND {where}
+        )
+        SELECT d.policy_area, count(*) AS decisions,
+               count(*) FILTER (WHERE d.decided_by = 'automated') AS automated,
+               count(*) FILTER (WHERE d.decided_by = 'automated' AND d.outcome = 'action')
+                   AS automated_actions,
+               count(a.appeal_id) FILTER (WHERE d.decided_by = 'automated'
+                   AND d.outcome = 'action' AND a.status <> 'open') AS appealed_decided,
+               count(a.appeal_id) FILTER (WHERE d.decided_by = 'automated'
+                   AND d.outcome = 'action' AND a.overturned) AS appealed_overturned
+          FROM d LEFT JOIN enforcement.kpi_appeals a ON a.decision_id = d.decision_id
+         GROUP BY 1 ORDER BY 1
+        """,
+        params,
+    )
+    for r in rows:
+        r["automation_rate"] = r["automated"] / r["decisions"] if r["decisions"] else None
+        # An automated action upheld on appeal counts as a true positive, overturned as a false one.
+        decided = r["appealed_decided"]
+        r["precision_from_appeals"] = (
+            (decided - r["appealed_overturned"]) / decided if decided else None
+        )
+    return rows
+
+
+@router.get(
+    "/transparency",
+    summary="DSA Art. 15/24 figures for a period, as JSON or CSV",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def transparency_report(
+    _: Ops,
+    request: Request,
+    since: Annotated[AwareDatetime, Query(description="period start (inclusive)")],
+    until: Annotated[AwareDatetime, Query(description="period end (exclusive)")],
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
+    _window(since, until)
+    data = await transparency.figures(_engine(request), since, until)
+    if format == "csv":
+        name = f"transparency-{since.date()}-{until.date()}.csv"
+        return Response(
+            transparency.as_csv(data),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return data

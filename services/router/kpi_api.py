@@ -1,0 +1,192 @@
+"""Operations KPI and capacity routes. Every route needs the operations-wide ``kpi:read`` scope.
+
+Figures are computed from the ``router.kpi_*`` views; ``since``/``until`` bound the window
+(aware ISO-8601 times; open-ended when absent).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.router import kpis, report
+from services.router.capacity import MAX_ERLANGS
+from services.router.forecast import forecast_queue
+from services.router.staffing import QueueTargets, staffing_for
+from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
+from shared.events import utcnow
+
+router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
+
+Ops = Annotated[Principal, require_scope("kpi:read")]
+Since = Annotated[AwareDatetime | None, Query(description="window start (inclusive)")]
+Until = Annotated[AwareDatetime | None, Query(description="window end (exclusive)")]
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.runtime.engine
+    return engine
+
+
+@router.get("/kpis/time-to-action", summary="Median, p90, p95 seconds from receipt to decision")
+async def time_to_action(
+    _: Ops,
+    request: Request,
+    by: Annotated[
+        Literal["policy_area", "dsa_category", "source", "queue", "language", "decided_by"],
+        Query(),
+    ] = "queue",
+    since: Since = None,
+    until: Until = None,
+) -> list[dict[str, Any]]:
+    return await kpis.time_to_action(_engine(request), by, since, until)
+
+
+@router.get("/kpis/sla", summary="SLA attainment of closed cases and open cases past deadline")
+async def sla(
+    _: Ops,
+    request: Request,
+    by: Annotated[Literal["queue", "legal_clock", "policy_area"], Query()] = "queue",
+    since: Since = None,
+    until: Until = None,
+) -> list[dict[str, Any]]:
+    return await kpis.sla(_engine(request), by, since, until)
+
+
+@router.get("/kpis/flow", summary="Arrivals, completions, net flow and backlog per queue and hour")
+async def flow(
+    _: Ops,
+    request: Request,
+    queue: Annotated[str | None, Query(max_length=63)] = None,
+    since: Since = None,
+    until: Until = None,
+) -> list[dict[str, Any]]:
+    return await kpis.flow(_engine(request), queue, since, until)
+
+
+@router.get("/kpis/handle-time", summary="Average handle time per queue or reviewer")
+async def handle_time(
+    _: Ops,
+    request: Request,
+    by: Annotated[Literal["queue", "reviewer"], Query()] = "queue",
+    since: Since = None,
+    until: Until = None,
+) -> list[dict[str, Any]]:
+    return await kpis.handle_time(_engine(request), by, since, until)
+
+
+@router.get("/kpis/qa", summary="QA accuracy and Cohen's kappa, with the number of pairs")
+async def qa(
+    _: Ops,
+    request: Request,
+    by: Annotated[
+        Literal["reviewer", "queue", "rule", "policy_version", "model"], Query()
+    ] = "reviewer",
+    since: Since = None,
+    until: Until = None,
+) -> list[dict[str, Any]]:
+    return await kpis.qa(_engine(request), by, since, until)
+
+
+@router.get("/kpis/automation", summary="Automation rate and QA-measured precision per area")
+async def automation(
+    _: Ops, request: Request, since: Since = None, until: Until = None
+) -> list[dict[str, Any]]:
+    return await kpis.automation(_engine(request), since, until)
+
+
+@router.get("/kpis/breach-risk", summary="Per queue: time to clear and projected deadline misses")
+async def breach_risk(_: Ops, request: Request) -> list[dict[str, Any]]:
+    default = request.app.state.runtime.settings.default_handle_seconds
+    risks = await kpis.breach_risk(_engine(request), default_aht_seconds=default)
+    return [
+        {
+            **r.__dict__,
+            "seconds_to_clear": None if math.isinf(r.seconds_to_clear) else r.seconds_to_clear,
+        }
+        for r in risks
+    ]
+
+
+class QueuePlan(QueueTargets):
+    """One queue's forecast and targets for one interval."""
+
+    arrivals_per_hour: float = Field(ge=0, le=1e7)
+    backlog: int = Field(default=0, ge=0, le=10**9, description="open cases (backlog model)")
+
+    @model_validator(mode="after")
+    def _load(self) -> QueuePlan:
+        load = self.arrivals_per_hour * self.aht_seconds / 3600
+        if self.model == "erlang_c" and load > MAX_ERLANGS:
+            raise ValueError(
+                f"offered load {load:.0f} Erlangs is over {MAX_ERLANGS:.0f}; split the queue"
+            )
+        return self
+
+
+class CapacityRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queues: list[QueuePlan] = Field(min_length=1, max_length=500)
+
+
+def staffing_row(plan: QueuePlan) -> dict[str, Any]:
+    return {
+        "queue": plan.queue,
+        **staffing_for(plan, plan.arrivals_per_hour, plan.backlog).__dict__,
+    }
+
+
+@router.post("/capacity/plan", summary="Reviewers needed per queue (Erlang C or backlog model)")
+async def capacity_plan(_: Ops, body: CapacityRequest) -> list[dict[str, Any]]:
+    return [staffing_row(q) for q in body.queues]
+
+
+@router.get(
+    "/capacity/forecast",
+    summary="Hourly arrivals forecast for a queue (Holt-Winters, daily and weekly seasonality)",
+)
+async def capacity_forecast(
+    _: Ops,
+    request: Request,
+    queue: Annotated[str, Query(min_length=1, max_length=63)],
+    days: Annotated[int, Query(ge=1, le=365, description="days of history")] = 28,
+    horizon_hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
+    until: Annotated[
+        AwareDatetime | None,
+        Query(description="end of the history (default now; earlier for a backtest)"),
+    ] = None,
+) -> list[dict[str, Any]]:
+    return await forecast_queue(
+        _engine(request), queue, now=until or utcnow(), days=days, horizon=horizon_hours
+    )
+
+
+@router.get(
+    "/report",
+    summary="The review operations report as an HTML page with charts (default: last 7 days)",
+    response_class=HTMLResponse,
+)
+async def report_page(
+    _: Ops,
+    request: Request,
+    since: Since = None,
+    until: Until = None,
+    clearance_hours: Annotated[float, Query(gt=0, le=24 * 30)] = 8.0,
+) -> HTMLResponse:
+    end = until or utcnow()
+    start = since or end - timedelta(days=7)
+    try:
+        html = await report.render(_engine(request), start, end, clearance_hours=clearance_hours)
+    except ValueError as exc:
+        raise RequestValidationError(
+            [{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}]
+        ) from exc
+    return HTMLResponse(html)
