@@ -14,10 +14,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shared.devstack import STATE
-from shared.embedded import EmbeddedPostgres
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devstack.embedded import EmbeddedPostgres
+from devstack.run import STATE
 from opsreport.render import render
 from services.enforcement.app import MIGRATIONS as ENFORCEMENT
 from services.intake.app import MIGRATIONS as INTAKE

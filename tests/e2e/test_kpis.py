@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from shared.devstack import create_key
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
+from devstack.run import create_key
 from shared.events import DecisionMade, ReportReceived, utcnow
 from shared.kafka.topics import Topics
 from tests.e2e.conftest import Stack

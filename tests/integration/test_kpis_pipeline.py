@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.enforcement.app import create_app as create_enforcement
 from services.enforcement.ladder import load_policy as load_enforcement_policy
 from services.enforcement.settings import EnforcementSettings

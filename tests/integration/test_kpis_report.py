@@ -11,9 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.enforcement.app import MIGRATIONS as ENFORCEMENT
 from services.intake.app import MIGRATIONS as INTAKE
 from shared.db import migrate

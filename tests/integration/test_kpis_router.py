@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 from sklearn.metrics import cohen_kappa_score
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from shared.events import utcnow
 from shared.taxonomy import PolicyArea
 from tests.harness import eventually
