@@ -104,8 +104,16 @@ class ConsumerLoop(Generic[E]):
         engine: AsyncEngine | None = None,
         processed_table: Table | None = None,
         name: str | None = None,
+        background: bool = False,
     ) -> None:
+        """``background``: off the path of a report (no one waits on its latency), so it polls
+        an idle broker less often (``consumer_background_fetch_wait_ms``)."""
         self.settings = settings
+        self.fetch_wait_ms = (
+            settings.consumer_background_fetch_wait_ms
+            if background
+            else settings.consumer_fetch_wait_ms
+        )
         self.topics = topics
         self.event_type = event_type
         self.handler = handler
@@ -140,7 +148,8 @@ class ConsumerLoop(Generic[E]):
             auto_offset_reset="earliest",
             max_poll_records=self.settings.consumer_batch_max,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            session_timeout_ms=10_000,
+            fetch_max_wait_ms=self.fetch_wait_ms,
+            session_timeout_ms=self.settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=1_000,
             rebalance_timeout_ms=30_000,
         )
