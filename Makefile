@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: install tools run test test-unit test-integration test-e2e lint format schemas bench clean
+.PHONY: install tools run test test-unit test-integration test-e2e lint format schemas bench drills clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -41,8 +41,11 @@ format: install
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-bench: install ## throughput of the classifier and enforcement against their targets
+bench: install ## each service against its target, then the whole pipeline end to end (bench e2e)
 	$(RUN) python -m bench
+
+drills: install ## failures under load: kills, PostgreSQL outage, rebalance, scaling, poison
+	$(RUN) python -m bench.drills
 
 schemas: install ## re-export the committed JSON Schemas of the events
 	$(RUN) python -m shared.events.export

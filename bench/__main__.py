@@ -69,7 +69,12 @@ async def _bench(
             continue
         if module is e2e:
             got, details["e2e"] = await e2e.run_stack(
-                kafka, pg, args.rates, args.seconds, args.probes
+                kafka,
+                pg,
+                rates=args.rates,
+                seconds=args.seconds,
+                probes=args.probes,
+                burst=args.burst,
             )
             rows.extend(got)
         else:
@@ -92,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seconds", type=float, default=30, help="e2e: seconds per offered rate")
     p.add_argument("--probes", type=int, default=20, help="e2e: single notices on the idle stack")
+    p.add_argument(
+        "--burst", type=float, default=2000, help="e2e: notices/s of the 30 s burst (0: none)"
+    )
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["e2e"]:  # python -m bench e2e [...]: the end-to-end section alone
         raw = [*raw[1:], "--only", "e2e"]

@@ -47,6 +47,8 @@ from shared.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
 TARGET_P50_MS = 30.0
 TARGET_P99_MS = 150.0
 DRAIN_TIMEOUT_S = 120.0
+BURST_S = 30.0
+TARGET_DRAIN_S = 60.0  # in-flight reports back to zero after the burst
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -134,6 +136,36 @@ async def probe(pipeline: Pipeline, watcher: Watcher, n: int) -> dict[str, Any]:
             await watcher.wait_done([rid], timeout=30)
             await asyncio.sleep(0.2)  # idle between notices
     return {"n": n, "stages": _stage_latencies(watcher, sent)}
+
+
+async def handler_times(pipeline: Pipeline) -> dict[str, dict[str, float]]:
+    """Per service and handler, from ``/metrics``: batches, mean ms per batch (its transaction
+    and acknowledgements included) and mean messages per batch, since the service started."""
+    out: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, inst in pipeline.services.items():
+            text = (await client.get(f"{inst.url}/metrics")).text
+            sums: dict[tuple[str, str], float] = {}
+            for line in text.splitlines():
+                for metric in ("tns_handler_seconds", "tns_handler_batch_size"):
+                    for part in ("_sum", "_count"):
+                        if line.startswith(metric + part + "{"):
+                            handler = line.split('handler="', 1)[1].split('"', 1)[0]
+                            sums[(f"{metric}{part}", handler)] = float(line.rsplit(" ", 1)[1])
+            for (metric, handler), value in sums.items():
+                if metric != "tns_handler_seconds_count" or not value:
+                    continue
+                batches = value
+                out[f"{name}.{handler}"] = {
+                    "batches": batches,
+                    "ms_per_batch": round(
+                        sums[("tns_handler_seconds_sum", handler)] * 1000 / batches, 2
+                    ),
+                    "messages_per_batch": round(
+                        sums.get(("tns_handler_batch_size_sum", handler), 0) / batches, 1
+                    ),
+                }
+    return out
 
 
 async def offered(
@@ -405,7 +437,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     left.set_yscale("log")
     left.set_title("latency against offered rate")
     left.legend(fontsize=7)
-    for r in runs:
+    for r in [*runs, *([results["burst"]] if "burst" in results else [])]:
         ts = [t for t, _ in r["in_flight"]]
         right.plot(ts, [v for _, v in r["in_flight"]], label=f"{r['rate']:.0f}/s")
     right.set_xlabel("s since the run started")
@@ -418,8 +450,16 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
 
 async def run_stack(
-    kafka: EmbeddedKafka, pg: EmbeddedPostgres, rates: list[float], seconds: float, probes: int
+    kafka: EmbeddedKafka,
+    pg: EmbeddedPostgres,
+    *,
+    rates: list[float],
+    seconds: float,
+    probes: int,
+    burst: float,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Single notices on the idle stack, each offered rate in turn, then a burst of ``burst``
+    notices per second for 30 s (0: none), whose drain time is checked against 60 s."""
     tmp = Path(tempfile.mkdtemp(prefix="tns-e2e-"))
     pipeline = Pipeline(kafka, pg, f"e{uuid.uuid4().hex[:8]}.", tmp)
     results: dict[str, Any] = {"rates": []}
@@ -429,10 +469,16 @@ async def run_stack(
         results["start_s"] = round(time.monotonic() - started, 1)
         async with Watcher(kafka.bootstrap_servers, pipeline.topics) as watcher:
             results["idle"] = await probe(pipeline, watcher, probes)
+            results["idle"]["handlers"] = await handler_times(pipeline)
             for seed, rate in enumerate(rates, start=1):
                 results["rates"].append(
                     await offered(pipeline, watcher, rate, seconds, tmp=tmp, seed=seed)
                 )
+            if burst:
+                results["burst"] = await offered(
+                    pipeline, watcher, burst, BURST_S, tmp=tmp, seed=len(rates) + 1
+                )
+        results["handlers"] = await handler_times(pipeline)
         results["audit_verifies"] = await asyncio.to_thread(pipeline.verify_audit)
     finally:
         pipeline.stop()
@@ -507,6 +553,19 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{r['http_202']['p99_ms']} vs {echo[r['rate']]['http_202']['p99_ms']}",
                 "target": "(info)",
                 "pass": None,
+            }
+        )
+    burst = results.get("burst")
+    if burst is not None:
+        rows.append(
+            {
+                "section": "e2e",
+                "what": f"burst {burst['rate']:.0f}/s for {BURST_S:.0f} s: drained in (s)",
+                "value": burst["drain_s"] if burst["drained"] else f">{DRAIN_TIMEOUT_S:.0f}",
+                "target": f"<= {TARGET_DRAIN_S:.0f}",
+                "pass": burst["drained"]
+                and burst["drain_s"] <= TARGET_DRAIN_S
+                and burst["checks"]["ok"],
             }
         )
     return rows
