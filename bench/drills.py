@@ -37,17 +37,30 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.pipeline import ROOT, SERVICES, Load, Pipeline, Watcher, verify
+from shared.config import ServiceSettings
 from shared.embedded import EmbeddedKafka, EmbeddedPostgres
 
 Fault = Callable[[Pipeline], Awaitable[dict[str, Any]]]
 DONE_TIMEOUT_S = 180.0
 
 
+# The stage each service writes: after a kill, its first record marks the service at work again.
+STAGE_OF = {"intake": "received", "classifier": "classified", "router": "routed"}
+STAGE_OF["enforcement"] = "done"
+
+
 def _kill(name: str) -> Fault:
     async def fault(pipeline: Pipeline) -> dict[str, Any]:
         pipeline[name].kill()
+        killed_at = time.time()
         await asyncio.sleep(1)  # down for a moment: clients meet refused connections
-        return {"ready_s": round(await pipeline[name].start(), 2)}
+        relaunched_at = time.time()
+        ready_s = await pipeline[name].start()
+        return {
+            "ready_s": round(ready_s, 2),
+            "killed_at": killed_at,
+            "relaunched_at": relaunched_at,
+        }
 
     return fault
 
@@ -61,7 +74,8 @@ async def _postgres(pipeline: Pipeline) -> dict[str, Any]:
 
 async def _pause(pipeline: Pipeline) -> dict[str, Any]:
     router = pipeline["router"]
-    timeout_s = int(pipeline.env["TNS_CONSUMER_SESSION_TIMEOUT_MS"]) / 1000
+    default = ServiceSettings.model_fields["consumer_session_timeout_ms"].default
+    timeout_s = int(pipeline.env.get("TNS_CONSUMER_SESSION_TIMEOUT_MS", default)) / 1000
     router.signal(signal.SIGSTOP)
     await asyncio.sleep(timeout_s + 2)
     router.signal(signal.SIGCONT)
@@ -142,6 +156,11 @@ async def drill(
         for a in accepted
         if a["due"] <= fault_end and "done" in watcher.reports[a["report_id"]].at
     ]
+    if "relaunched_at" in info:
+        # From the new process's launch to the first record of the service's own stage.
+        stage, since = STAGE_OF[name.removeprefix("kill-")], info["relaunched_at"]
+        after = [s.at[stage] for s in list(watcher.reports.values()) if s.at.get(stage, 0) > since]
+        info["working_again_s"] = round(min(after) - since, 2) if after else None
     audit = await asyncio.to_thread(pipeline.verify_audit)
     ok = checks["ok"] and drained and audit
     if name == "poison":
@@ -220,18 +239,27 @@ def main(argv: list[str] | None = None) -> int:
             kafka.stop()
             shutil.rmtree(datadir, ignore_errors=True)
     for r in results:
-        c = r["checks"]
-        print(
-            f"{r['drill']:<18} {'PASS' if r['ok'] else 'FAIL'}  accepted {c['accepted']}, "
-            f"lost {c['lost']}, decided twice {c['decided_twice']}, actions twice "
-            f"{c['actions_twice']}, unknown decided {c['decided_unknown_report']}, audit "
-            f"{'ok' if r['audit_verifies'] else 'BROKEN'}, recovery {r['recovery_s']} s"
-            + (f", ready in {r['ready_s']} s" if "ready_s" in r else "")
-        )
+        print(summary(r))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out} (service logs in {log_dir})")
     return 0 if all(r["ok"] for r in results) else 1
+
+
+def summary(r: dict[str, Any]) -> str:
+    """One line per drill: its checks and its times."""
+    c = r["checks"]
+    return (
+        f"{r['drill']:<18} {'PASS' if r['ok'] else 'FAIL'}  accepted {c['accepted']}, "
+        f"lost {c['lost']}, decided twice {c['decided_twice']}, actions twice "
+        f"{c['actions_twice']}, unknown decided {c['decided_unknown_report']}, audit "
+        f"{'ok' if r['audit_verifies'] else 'BROKEN'}, recovery {r['recovery_s']} s"
+        + (
+            f", /readyz after {r['ready_s']} s, working again after {r['working_again_s']} s"
+            if "ready_s" in r
+            else ""
+        )
+    )
 
 
 if __name__ == "__main__":
