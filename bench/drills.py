@@ -46,7 +46,7 @@ DONE_TIMEOUT_S = 180.0
 
 # The stage each service writes: after a kill, its first record marks the service at work again.
 STAGE_OF = {"intake": "received", "classifier": "classified", "router": "routed"}
-STAGE_OF["enforcement"] = "done"
+STAGE_OF["enforcement"] = "action"  # only enforcement writes actions
 
 
 def _kill(name: str) -> Fault:

@@ -289,11 +289,9 @@ class Watcher:
                     self._seen.add((tp.topic, r.partition, r.offset))
                     self.counts[stage] += 1
                     try:
-                        event = orjson.loads(r.value or b"{}")
-                    except orjson.JSONDecodeError:
-                        continue  # a poison message: the services dead-letter it
-                    if isinstance(event, dict):
-                        self._note(stage, r.timestamp / 1000, event)
+                        self._note(stage, r.timestamp / 1000, orjson.loads(r.value or b"{}"))
+                    except (ValueError, TypeError, AttributeError):
+                        continue  # a poison message (the services dead-letter it)
 
     def _mark(self, report_id: str, stage: str, at: float) -> Seen:
         seen = self.reports[report_id]
