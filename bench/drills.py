@@ -162,7 +162,8 @@ async def drill(
         after = [s.at[stage] for s in list(watcher.reports.values()) if s.at.get(stage, 0) > since]
         info["working_again_s"] = round(min(after) - since, 2) if after else None
     audit = await asyncio.to_thread(pipeline.verify_audit)
-    ok = checks["ok"] and drained and audit
+    checks["stored_duplicates"] = await pipeline.stored_duplicates()
+    ok = checks["ok"] and drained and audit and checks["stored_duplicates"] == 0
     if name == "poison":
         ok = ok and result["malformed_not_refused"] == 0 and result["malformed_refused"] > 0
     return {
@@ -252,7 +253,8 @@ def summary(r: dict[str, Any]) -> str:
     return (
         f"{r['drill']:<18} {'PASS' if r['ok'] else 'FAIL'}  accepted {c['accepted']}, "
         f"lost {c['lost']}, decided twice {c['decided_twice']}, actions twice "
-        f"{c['actions_twice']}, unknown decided {c['decided_unknown_report']}, audit "
+        f"{c['actions_twice']}, unknown decided {c['decided_unknown_report']}, duplicate rows "
+        f"{c['stored_duplicates']}, audit "
         f"{'ok' if r['audit_verifies'] else 'BROKEN'}, recovery {r['recovery_s']} s"
         + (
             f", /readyz after {r['ready_s']} s, working again after {r['working_again_s']} s"

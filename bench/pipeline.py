@@ -211,6 +211,27 @@ class Pipeline:
     def intake_url(self) -> str:
         return self.services["intake"].url
 
+    async def stored_duplicates(self) -> int:
+        """From enforcement's tables: reports with two decision rows, plus (report, action)
+        pairs with two action rows."""
+        from sqlalchemy import text
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(self.postgres.url)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.scalar(
+                    text(
+                        "SELECT (SELECT count(*) FROM (SELECT 1 FROM enforcement.decisions "
+                        "GROUP BY report_id HAVING count(*) > 1) d) + (SELECT count(*) FROM "
+                        "(SELECT 1 FROM enforcement.actions GROUP BY report_id, action "
+                        "HAVING count(*) > 1) a)"
+                    )
+                )
+        finally:
+            await engine.dispose()
+        return int(found or 0)
+
     def verify_audit(self) -> bool:
         done = subprocess.run(
             [sys.executable, "-m", "services.enforcement", "verify"],

@@ -65,6 +65,7 @@ async def test_drill(name: str, running: tuple[Pipeline, Watcher, Path]) -> None
     assert (checks["lost"], checks["decided_twice"], checks["actions_twice"]) == (0, 0, 0), result
     assert checks["decided_unknown_report"] == 0, result  # no notice became two reports
     assert checks["keys_accepted_twice"] == 0, result
+    assert checks["stored_duplicates"] == 0, result  # in enforcement's own tables too
     assert result["audit_verifies"], result
     assert result["recovery_s"] is not None and result["recovery_s"] < RECOVERY_BOUND_S, result
     if name == "poison":
