@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: install tools promtool run test test-unit test-integration test-e2e lint format schemas bench report clean
+.PHONY: install tools promtool run test test-unit test-integration test-e2e lint format schemas bench drills report clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -52,11 +52,14 @@ format: install
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-bench: install ## throughput of the classifier and enforcement against their targets
+bench: install ## each service against its target, then the whole pipeline end to end (bench e2e)
 	$(RUN) python -m bench
 
 report: install ## operations report as HTML (REPORT_ARGS="--since 2026-01-01 --until 2026-01-08 [--incident] [--out f.html]")
 	$(RUN) python -m opsreport $(REPORT_ARGS)
+
+drills: install ## failures under load: kills, PostgreSQL outage, rebalance, scaling, poison
+	$(RUN) python -m bench.drills
 
 schemas: install ## re-export the committed JSON Schemas of the events
 	$(RUN) python -m shared.events.export

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import classifier, enforcement, intake
+from bench import classifier, e2e, enforcement, intake
 from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from tests.harness import service_env
 
@@ -28,6 +28,7 @@ SECTIONS: dict[str, Any] = {
     "intake": intake,
     "classifier": classifier,
     "enforcement": enforcement,
+    "e2e": e2e,
 }
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,15 +58,28 @@ def _print(rows: list[dict[str, Any]]) -> None:
 
 
 async def _bench(
-    kafka: EmbeddedKafka, pg: EmbeddedPostgres, n: int, warmup: int, only: list[str]
-) -> list[Any]:
+    kafka: EmbeddedKafka, pg: EmbeddedPostgres, args: argparse.Namespace
+) -> tuple[list[Any], dict[str, Any]]:
     env = service_env(kafka, pg, "")
     env["log_level"] = "WARNING"
     rows: list[Any] = []
+    details: dict[str, Any] = {}
     for name, module in SECTIONS.items():
-        if not only or name in only:
-            rows.extend(await module.run(env, n, warmup))
-    return rows
+        if args.only and name not in args.only:
+            continue
+        if module is e2e:
+            got, details["e2e"] = await e2e.run_stack(
+                kafka,
+                pg,
+                rates=args.rates,
+                seconds=args.seconds,
+                probes=args.probes,
+                burst=args.burst,
+            )
+            rows.extend(got)
+        else:
+            rows.extend(await module.run(env, args.n, args.warmup))
+    return rows, details
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +88,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=300, help="untimed warm-up messages per run")
     p.add_argument("--only", nargs="*", choices=list(SECTIONS), default=[], help="sections to run")
     p.add_argument("--out", type=Path, default=ROOT / ".bench" / "results.json")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[250, 500, 1000, 1500],
+        help="e2e: offered notices per second, one run each",
+    )
+    p.add_argument("--seconds", type=float, default=30, help="e2e: seconds per offered rate")
+    p.add_argument("--probes", type=int, default=20, help="e2e: single notices on the idle stack")
+    p.add_argument(
+        "--burst", type=float, default=2000, help="e2e: notices/s of the 30 s burst (0: none)"
+    )
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["e2e"]:  # python -m bench e2e [...]: the end-to-end section alone
+        raw = [*raw[1:], "--only", "e2e"]
+    args = p.parse_args(raw)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger().setLevel(logging.WARNING)
 
@@ -86,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kafka.start()
         pg.start()
-        bench = _bench(kafka, pg, args.n, args.warmup, args.only)
-        rows = asyncio.run(asyncio.wait_for(bench, 1800))
+        bench = _bench(kafka, pg, args)
+        rows, details = asyncio.run(asyncio.wait_for(bench, 3600))
     finally:
         try:
             pg.stop()
@@ -102,12 +131,22 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"n": args.n, "warmup": args.warmup, "cpus": os.cpu_count(), "rows": rows},
+            {
+                "n": args.n,
+                "warmup": args.warmup,
+                "cpus": os.cpu_count(),
+                "rows": rows,
+                **details,
+            },
             indent=2,
             default=str,
         )
     )
     print(f"\nwrote {args.out}")
+    if "e2e" in details:
+        chart = args.out.with_name("e2e.png")
+        e2e.chart(details["e2e"], chart)
+        print(f"wrote {chart}")
     return 0 if all(r["pass"] is not False for r in rows) else 1
 
 

@@ -113,6 +113,16 @@ class EmbeddedPostgres:
         out: str = self._server.psql(sql)
         return out
 
+    def halt(self) -> None:
+        """Stop the server and keep its data and socket: ``resume`` starts it again (drills)."""
+        assert self._server is not None
+        self._server.stop()
+
+    def resume(self) -> None:
+        assert self._server is not None
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
     def stop(self) -> None:
         if self._server is not None:
             # stop() rather than cleanup(): cleanup leaves the server running while the pid

@@ -141,6 +141,7 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
                     handler=DecisionHandler(),
                     producer=runtime.producer,
                     engine=runtime.engine,
+                    background=True,
                 )
             )
             yield

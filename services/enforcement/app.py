@@ -82,6 +82,7 @@ def create_app(settings: EnforcementSettings | None = None) -> FastAPI:
                     producer=runtime.producer,
                     engine=runtime.engine,
                     processed_table=processed_events,
+                    background=True,
                 )
             )
 

@@ -197,7 +197,7 @@ async def submit_report(
     _limit(request, principal, 1)
     ingestor: Ingestor = request.app.state.ingestor
     try:
-        prepared = ingestor.prepare(body, principal, raw or await request.body())
+        prepared = ingestor.prepare(body, principal, raw or await request.body(), idempotency_key)
     except InvalidFieldError as exc:
         raise RequestValidationError(
             [{"loc": ("body", *exc.loc), "msg": exc.message, "type": exc.kind}]
@@ -260,7 +260,9 @@ async def create_reports_batch(
             errors.append(FieldError(field="item_key", message="1 to 256 chars", type="string"))
             key = None
         try:
-            prepared = ingestor.prepare(ReportCreate.model_validate(item), principal)
+            prepared = ingestor.prepare(
+                ReportCreate.model_validate(item), principal, idempotency_key=key
+            )
         except ValidationError as exc:
             errors.extend(
                 FieldError(

@@ -91,6 +91,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                 engine=runtime.engine,
                 processed_table=processed_events,
                 name="report_progress",
+                background=True,
             )
         )
         try:

@@ -19,7 +19,7 @@ from services.intake.registry import Registry
 from services.intake.schemas import ReportCreate, base64_length
 from services.intake.writer import Outgoing
 from shared.apikeys import Principal
-from shared.events import Media, Report, ReportReceived, Source, Subject, utcnow
+from shared.events import Media, Report, ReportReceived, Source, Subject, derive_id, utcnow
 from shared.taxonomy import DsaCategory, PolicyArea, dsa_category
 from shared.text import fingerprint, fold, normalise, report_urls
 
@@ -81,9 +81,18 @@ class Ingestor:
         self.warning_window = warning_window
 
     def prepare(
-        self, body: ReportCreate, principal: Principal, raw: bytes | None = None
+        self,
+        body: ReportCreate,
+        principal: Principal,
+        raw: bytes | None = None,
+        idempotency_key: str | None = None,
     ) -> Prepared:
         """The notice as a row and event. ``raw`` is the JSON ``body`` was parsed from, if any.
+
+        With an ``idempotency_key`` the report id is derived from it and the client id: the
+        event is published before the row commits, so intake killed in between leaves an event
+        on the topic and no row, and the client's retry with the same key must publish the same
+        report (same id, same event id, skipped downstream) rather than a second one.
 
         JSON carries a NUL or a lone surrogate only as a ``\\u`` escape, so a raw body without
         one needs no walk through every string to find them.
@@ -93,7 +102,11 @@ class Ingestor:
         now = utcnow()
         area, category, unknown = self._classify(body, principal.client_id)
         media = self._media(body)
-        report_id = uuid.uuid4()
+        report_id = (
+            uuid.uuid4()
+            if idempotency_key is None
+            else derive_id("report", principal.client_id, idempotency_key)
+        )
         source, flagger_id, authority_id = self._source(body, principal, area)
         report = _report(
             body,

@@ -213,8 +213,13 @@ class ReportWriter:
             driver: Any = (await conn.get_raw_connection()).driver_connection
             async with driver.transaction():
                 inserted = {r[0] for r in await driver.fetch(self._insert, *self._arrays(batch))}
-                fresh = [p for p in batch if p.item.report_id in inserted]
-                dupes = [p for p in batch if p.item.report_id not in inserted]
+                fresh, dupes = [], []
+                for p in batch:  # a key twice in one batch: one report (its id is the key's)
+                    if p.item.report_id in inserted:
+                        inserted.discard(p.item.report_id)
+                        fresh.append(p)
+                    else:
+                        dupes.append(p)
                 originals = await self._originals(driver, dupes) if dupes else {}
                 await self._publish([p.item for p in fresh if p.item.publish])
         except BaseException:

@@ -107,6 +107,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                     producer=runtime.producer,
                     engine=runtime.engine,
                     processed_table=processed_events,
+                    background=True,
                 )
             )
             yield

@@ -8,7 +8,7 @@ Delivery is at least once with idempotent effects:
 3. call the batch handler, which writes through the same connection and returns the events
    to publish;
 4. send those events and await all their acknowledgements;
-5. commit the transaction, then commit the offsets.
+5. commit the transaction, then commit the offsets (while the next batch is fetched).
 
 A crash between 4 and 5 republishes the same events on redelivery. Producers derive their
 event ids from the ids that caused them (``derive_id``), so consumers downstream skip them.
@@ -84,9 +84,19 @@ class HandlerContext:
 BatchHandler = Callable[[list[E], HandlerContext], Awaitable[Sequence[Event]]]
 
 
+# SQLSTATE classes of a database that is down or briefly unable, never of the message:
+# connection exceptions, insufficient resources, operator intervention ("the database system is
+# shutting down", "... is starting up") and transaction rollbacks (deadlock, serialization).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40")
+
+
 def _is_infra_error(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES:
+            return True
     return isinstance(exc, _INFRA_ERRORS)
 
 
@@ -104,8 +114,16 @@ class ConsumerLoop(Generic[E]):
         engine: AsyncEngine | None = None,
         processed_table: Table | None = None,
         name: str | None = None,
+        background: bool = False,
     ) -> None:
+        """``background``: off the path of a report (no one waits on its latency), so it polls
+        an idle broker less often (``consumer_background_fetch_wait_ms``)."""
         self.settings = settings
+        self.fetch_wait_ms = (
+            settings.consumer_background_fetch_wait_ms
+            if background
+            else settings.consumer_fetch_wait_ms
+        )
         self.topics = topics
         self.event_type = event_type
         self.handler = handler
@@ -125,6 +143,7 @@ class ConsumerLoop(Generic[E]):
         self.dlq_topic = producer.topics.dlq(self.service)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._committing: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.healthy = True
         self.last_batch_at: float | None = None
@@ -140,7 +159,8 @@ class ConsumerLoop(Generic[E]):
             auto_offset_reset="earliest",
             max_poll_records=self.settings.consumer_batch_max,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            session_timeout_ms=10_000,
+            fetch_max_wait_ms=self.fetch_wait_ms,
+            session_timeout_ms=self.settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=1_000,
             rebalance_timeout_ms=30_000,
         )
@@ -180,9 +200,19 @@ class ConsumerLoop(Generic[E]):
             if not records:
                 continue
             await self._process_until_done(records)
-            await self._commit()
+            # The batch's offsets are committed while the next batch is fetched and handled (a
+            # round trip off every batch's path); the one before must have landed first.
+            offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+            await self._settle_commit()
+            self._committing = asyncio.create_task(self._commit(offsets))
             self.last_batch_at = time.monotonic()
             await self._record_lag(list(batch))
+        await self._settle_commit()
+
+    async def _settle_commit(self) -> None:
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            await committing
 
     async def _process_until_done(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         delay = self.settings.handler_backoff_initial_s
@@ -204,12 +234,18 @@ class ConsumerLoop(Generic[E]):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.handler_backoff_max_s)
 
-    async def _commit(self) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
         delay = self.settings.handler_backoff_initial_s
         while True:
+            # Only partitions still assigned: a revoked one's batch is redelivered to its new
+            # owner, which is safe because effects are idempotent.
+            assigned = self._consumer.assignment()
+            todo = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+            if not todo:
+                return
             try:
-                await self._consumer.commit()
+                await self._consumer.commit(todo)
                 return
             except KafkaError as exc:
                 # After a rebalance the batch is redelivered to the new owner: that is safe,

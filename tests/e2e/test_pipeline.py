@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.embedded import EmbeddedKafka
 from shared.events import ActionIssued, ReviewTaskCreated
@@ -89,69 +86,3 @@ async def test_abusive_is_actioned_benign_dismissed_self_harm_reviewed(
     assert task.queue == "self-harm"
     await asyncio.sleep(0.5)
     assert len(our_actions()) == 1, "only the abusive report is actioned"
-
-
-async def test_classifier_killed_mid_stream_loses_nothing_and_duplicates_nothing(
-    stack: Stack, kafka: EmbeddedKafka, db: AsyncEngine
-) -> None:
-    topics = Topics(stack.namespace)
-    n = 1000
-    bodies = [
-        report_body("you are a worthless idiot, go die" if i % 2 else "have a nice day friend")
-        for i in range(n)
-    ]
-    sem = asyncio.Semaphore(32)
-    report_ids: list[str] = []
-
-    async def post(client: httpx.AsyncClient, body: dict[str, object]) -> None:
-        async with sem:
-            report_ids.append(await _post(client, stack, body))
-
-    async def decided() -> int:
-        async with db.connect() as conn:
-            count = await conn.scalar(
-                text("SELECT count(*) FROM enforcement.decisions WHERE report_id = ANY(:ids)"),
-                {"ids": [uuid.UUID(r) for r in report_ids]},
-            )
-        return int(count or 0)
-
-    async with (
-        TopicWatcher(kafka.bootstrap_servers, topics.actions) as actions,
-        httpx.AsyncClient(timeout=30) as client,
-    ):
-        posting = asyncio.gather(*(post(client, b) for b in bodies))
-        await eventually(lambda: _at_least(decided, 100), timeout=60)
-        stack["classifier"].kill()  # SIGKILL mid-stream: no graceful shutdown, no offset commit
-        await posting
-        assert await decided() < n, "the kill must land part-way through the stream"
-        stack["classifier"].start()
-        await eventually(lambda: _at_least(decided, n), timeout=120)
-        await actions.wait_for(n // 2, timeout=60)
-        await asyncio.sleep(1)
-    async with db.connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT count(*) AS decisions, count(DISTINCT report_id) AS reports "
-                    "FROM enforcement.decisions WHERE report_id = ANY(:ids)"
-                ),
-                {"ids": [uuid.UUID(r) for r in report_ids]},
-            )
-        ).one()
-        action_rows = await conn.scalar(
-            text("SELECT count(*) FROM enforcement.actions WHERE report_id = ANY(:ids)"),
-            {"ids": [uuid.UUID(r) for r in report_ids]},
-        )
-    assert (rows.decisions, rows.reports) == (n, n)
-    assert action_rows == n // 2
-    ours = {uuid.UUID(r) for r in report_ids}  # another test's re-issued action is not ours
-    action_ids = [
-        e.payload.action_id
-        for e in (ActionIssued.from_bytes(r.value) for r in actions.records)
-        if e.payload.report_id in ours
-    ]
-    assert len(action_ids) == len(set(action_ids)) == n // 2
-
-
-async def _at_least(probe, target: int) -> bool:  # type: ignore[no-untyped-def]
-    return await probe() >= target

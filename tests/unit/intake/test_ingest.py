@@ -63,3 +63,24 @@ def test_a_nul_sent_as_an_escape_is_refused_with_its_path() -> None:
     with pytest.raises(InvalidFieldError) as caught:
         _ingestor().prepare(body, PRINCIPAL, raw)
     assert caught.value.loc == ("explanation",)
+
+
+def test_a_retry_with_the_same_key_is_the_same_report_and_event() -> None:
+    """Intake publishes before its row commits: killed in between, it leaves an event and no
+    row. The client's retry with the same key must publish that same report (same id, same
+    event id, skipped downstream), not a second report about the same notice."""
+    raw = orjson.dumps(BODY)
+    body = ReportCreate.model_validate_json(raw)
+    ingestor = _ingestor()
+    first = ReportReceived.from_bytes(
+        ingestor.prepare(body, PRINCIPAL, raw, "key-7").outgoing.value
+    )
+    retry = ReportReceived.from_bytes(
+        ingestor.prepare(body, PRINCIPAL, raw, "key-7").outgoing.value
+    )
+    other_client = Principal("key-2", "client-b", frozenset({"reports:write"}))
+    elsewhere = ingestor.prepare(body, other_client, raw, "key-7").outgoing.report_id
+    unkeyed = {ingestor.prepare(body, PRINCIPAL, raw).outgoing.report_id for _ in range(2)}
+    assert retry.event_id == first.event_id and retry.payload.report_id == first.payload.report_id
+    assert elsewhere != first.payload.report_id  # keys are per client
+    assert len(unkeyed) == 2  # without a key every request is a new notice
