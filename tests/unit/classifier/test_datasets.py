@@ -44,7 +44,13 @@ def test_the_shipped_sets_name_their_sources() -> None:
     sources = {
         r.source for n in ("train", "calibration", "eval") for r in read_rows(DATA / f"{n}.csv")
     }
-    assert sources == {"spamassassin-2002", "spamassassin-2003", "project-templates"}
+    assert sources == {
+        "spamassassin-2002",
+        "spamassassin-2003",
+        "chatterbot-corpus",
+        "project-templates",
+        "project-short-messages",
+    }
 
 
 def test_spellings_of_one_message_land_in_one_set_and_conflicts_are_dropped() -> None:
