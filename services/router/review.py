@@ -347,6 +347,14 @@ class ReviewDesk:
             duration_days=body.duration_days,
             appeal=appeal,
             client_id=first.report.client_id if first is not None else None,
+            source_kind=next(
+                (
+                    p.report.source_kind
+                    for p in payloads.values()
+                    if p.report.source is source and p.report.source_kind is not None
+                ),
+                None,
+            ),
         )
         events: list[Event] = [
             DecisionMade(
