@@ -20,7 +20,8 @@ from shared.taxonomy import PolicyArea
 from tests.factories import make_classified, report_body
 from tests.harness import TopicWatcher, running
 from tests.integration.test_intake_notices import Start, new_key, received, start  # noqa: F401
-from tests.integration.test_router_routing import produce, settings, write_policy
+from tests.integration.test_review_api import REMOVE, desk
+from tests.integration.test_router_routing import classified, produce, settings, write_policy
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -154,3 +155,48 @@ async def test_each_registered_kind_gets_its_own_deadline_and_priority_and_a_cla
     for kind in SourceKind:
         assert _metric(after, kind.value) - _metric(before, kind.value) == 1, kind
     assert _metric(after, "user_notice") - _metric(before, "user_notice") == len(SourceKind)
+
+
+async def test_decisions_carry_the_kind_for_statements_of_reasons(
+    kafka: EmbeddedKafka,
+    postgres: EmbeddedPostgres,
+    namespace: str,
+    tmp_path: Path,
+    db: AsyncEngine,
+) -> None:
+    """A reviewer's decision on a referral and an automated one on an advertiser's complaint."""
+    async with desk(kafka, postgres, namespace, tmp_path, db) as d:
+        referral = classified(
+            PolicyArea.HARASSMENT,
+            0.99,
+            source=Source.AUTHORITY_ORDER,
+            source_kind=SourceKind.LAW_ENFORCEMENT,
+        )
+        complaint = classified(
+            PolicyArea.HARASSMENT,
+            0.99,
+            source=Source.USER_NOTICE,
+            source_kind=SourceKind.ADVERTISER,
+        )
+        await d.route(referral, complaint)
+        alice = await d.reviewer("alice", f"review:{d.queue('harassment')}")
+        case = await d.claim_eventually(d.queue("harassment"), alice)
+        # An authority's referral is never settled by machine, whatever the score.
+        assert case["report_ids"] == [str(referral.payload.report.report_id)]
+        assert case["task"]["report"]["source_kind"] == "law_enforcement"
+        decided = await d.decide(case["case_id"], alice, REMOVE)
+        assert decided.status_code == 200, decided.text
+        await d.decisions.wait_for(2)
+    by_report = {e.payload.report_id: e.payload for e in d.published()}
+    human = by_report[referral.payload.report.report_id]
+    automated = by_report[complaint.payload.report.report_id]
+    assert (human.decided_by.value, human.source, human.source_kind) == (
+        "human",
+        Source.AUTHORITY_ORDER,
+        SourceKind.LAW_ENFORCEMENT,
+    )
+    assert (automated.decided_by.value, automated.source, automated.source_kind) == (
+        "automated",
+        Source.USER_NOTICE,
+        SourceKind.ADVERTISER,
+    )
