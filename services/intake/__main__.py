@@ -23,6 +23,7 @@ from services.intake.settings import IntakeSettings
 from shared.apikeys import keys_command
 from shared.config import ServiceSettings, load_settings
 from shared.db import create_engine, migrate
+from shared.events import SourceKind
 from shared.service import run_cli
 from shared.taxonomy import PolicyArea
 
@@ -82,11 +83,20 @@ def _flaggers(settings: ServiceSettings, args: argparse.Namespace) -> int:
 def _configure_authorities(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="authorities_command", required=True)
     a = sub.add_parser(
-        "add", help="register an authority (court, regulator, law enforcement) that sends orders"
+        "add",
+        help="register a source of its own kind: an authority sending legal orders, law "
+        "enforcement, a regulator, or an advertiser",
     )
     a.add_argument("authority_id")
     a.add_argument("--name", required=True)
-    a.add_argument("--client", help="notices from this client id are the authority's orders")
+    a.add_argument(
+        "--kind",
+        choices=[k.value for k in SourceKind],
+        default=SourceKind.LEGAL_ORDER.value,
+        help="legal_order (default): orders, with their legal clocks; law_enforcement: "
+        "referrals; regulator: requests; advertiser: brand-safety complaints",
+    )
+    a.add_argument("--client", help="notices from this client id are the source's")
     a.add_argument("--key-id", help="or only notices sent with this API key id")
     sub.add_parser("list", help="list authorities")
     r = sub.add_parser("remove", help="remove an authority")
@@ -107,6 +117,7 @@ def _authorities(settings: ServiceSettings, args: argparse.Namespace) -> int:
                         name=args.name,
                         client_id=args.client,
                         key_id=args.key_id,
+                        kind=SourceKind(args.kind),
                     )
                 except ValueError as exc:
                     print(f"cannot add authority: {exc}", file=sys.stderr)

@@ -19,7 +19,16 @@ from services.intake.registry import Registry
 from services.intake.schemas import ReportCreate, base64_length
 from services.intake.writer import Outgoing
 from shared.apikeys import Principal
-from shared.events import Media, Report, ReportReceived, Source, Subject, derive_id, utcnow
+from shared.events import (
+    Media,
+    Report,
+    ReportReceived,
+    Source,
+    SourceKind,
+    Subject,
+    derive_id,
+    utcnow,
+)
 from shared.taxonomy import DsaCategory, PolicyArea, dsa_category
 from shared.text import fingerprint, fold, normalise, report_urls
 
@@ -107,7 +116,7 @@ class Ingestor:
             if idempotency_key is None
             else derive_id("report", principal.client_id, idempotency_key)
         )
-        source, flagger_id, authority_id = self._source(body, principal, area)
+        source, kind, flagger_id, authority_id = self._source(body, principal, area)
         report = _report(
             body,
             report_id=report_id,
@@ -117,8 +126,10 @@ class Ingestor:
             category=category,
             media=media,
         )
-        if source is not body.source or flagger_id is not None:
-            report = report.model_copy(update={"source": source, "trusted_flagger_id": flagger_id})
+        if source is not body.source or flagger_id is not None or kind is not None:
+            report = report.model_copy(
+                update={"source": source, "trusted_flagger_id": flagger_id, "source_kind": kind}
+            )
         publish, standing, held_until, notice = self._standing(body, principal.client_id, area, now)
         event = ReportReceived(
             event_id=report_id, producer="intake", correlation_id=report_id, payload=report
@@ -186,18 +197,25 @@ class Ingestor:
 
     def _source(
         self, body: ReportCreate, principal: Principal, area: PolicyArea
-    ) -> tuple[Source, str | None, str | None]:
-        """``(source, flagger_id, authority_id)``: orders and trusted flaggers' notices are
-        the registry's to grant (by the sending client or key), never the client's to claim."""
+    ) -> tuple[Source, SourceKind | None, str | None, str | None]:
+        """``(source, kind, flagger_id, authority_id)``: orders, referrals, regulators' and
+        advertisers' notices and trusted flaggers' notices are the registry's to grant (by the
+        sending client or key), never the client's to claim."""
         authority = self.registry.authority_for(principal)
         if authority is not None:
-            return Source.AUTHORITY_ORDER, None, authority.authority_id
+            # An advertiser is no authority: its complaint is a notice, of its own kind.
+            coarse = (
+                Source.USER_NOTICE
+                if authority.kind is SourceKind.ADVERTISER
+                else Source.AUTHORITY_ORDER
+            )
+            return coarse, authority.kind, None, authority.authority_id
         flagger = self.registry.flagger_for(principal)
         if flagger is not None and area in flagger.policy_areas:
-            return Source.TRUSTED_FLAGGER, flagger.flagger_id, None
+            return Source.TRUSTED_FLAGGER, None, flagger.flagger_id, None
         if body.source in (Source.TRUSTED_FLAGGER, Source.AUTHORITY_ORDER):
-            return Source.USER_NOTICE, None, None
-        return body.source, None, None
+            return Source.USER_NOTICE, None, None, None
+        return body.source, None, None, None
 
     def _standing(
         self, body: ReportCreate, client_id: str, area: PolicyArea, now: datetime

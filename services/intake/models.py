@@ -101,6 +101,13 @@ authorities = Table(
     Column("key_id", Text, comment="or only those sent with this API key"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("removed_at", DateTime(timezone=True)),
+    Column(
+        "kind",
+        Text,
+        nullable=False,
+        server_default="legal_order",
+        comment="legal_order | law_enforcement | regulator | advertiser",
+    ),
 )
 
 reporter_standing = Table(

@@ -1,7 +1,9 @@
 """Trusted flaggers (DSA Art. 22), authorities and reporter standing (Art. 23), cached.
 
-A notice is a trusted flagger's or an authority's order only when it comes with a client or API
-key registered as such (``flaggers`` and ``authorities`` commands); a client cannot claim either.
+A notice is a trusted flagger's, or comes from an authority (court order, law enforcement,
+regulator) or an advertiser, only when it comes with a client or API key registered as such
+(``flaggers`` and ``authorities`` commands, the latter with the source's kind); a client cannot
+claim any of them.
 
 Both tables are small. Each replica keeps them in memory and reloads them every
 ``refresh_seconds``, so a change made by the ``flaggers`` command or by another replica's
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.models import authorities, reporter_standing, trusted_flaggers
 from shared.apikeys import Principal
+from shared.events import SourceKind
 from shared.taxonomy import PolicyArea
 
 logger = logging.getLogger(__name__)
@@ -43,12 +46,14 @@ class Flagger:
 
 @dataclass(frozen=True, slots=True)
 class Authority:
-    """A public authority (court, regulator, law enforcement) whose notices are orders."""
+    """A registered source of its own kind: a court or other authority issuing legal orders,
+    law enforcement, a regulator, or an advertiser (brand-safety complaints)."""
 
     authority_id: str
     name: str
     client_id: str | None
     key_id: str | None
+    kind: SourceKind = SourceKind.LEGAL_ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +116,8 @@ class Registry:
                 for f in flaggers
             ]
             self._authorities = [
-                Authority(a.authority_id, a.name, a.client_id, a.key_id) for a in bound
+                Authority(a.authority_id, a.name, a.client_id, a.key_id, SourceKind(a.kind))
+                for a in bound
             ]
             self._standing = {
                 (s.client_id, s.reporter_id): Standing(s.warned_at, s.held_until) for s in standing
@@ -196,13 +202,18 @@ async def add_authority(
     name: str,
     client_id: str | None,
     key_id: str | None,
+    kind: SourceKind = SourceKind.LEGAL_ORDER,
 ) -> None:
     if client_id is None and key_id is None:
         raise ValueError("an authority needs a client id or an API key id")
     async with engine.begin() as conn:
         await conn.execute(
             authorities.insert().values(
-                authority_id=authority_id, name=name, client_id=client_id, key_id=key_id
+                authority_id=authority_id,
+                name=name,
+                client_id=client_id,
+                key_id=key_id,
+                kind=kind.value,
             )
         )
 

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.events import ActionType, ContentType, Outcome, Source, SubjectType
+from shared.events import ActionType, ContentType, Outcome, Source, SourceKind, SubjectType
 from shared.http import JSON_INTEGER, IsoDatetime
 from shared.taxonomy import DsaCategory, PolicyArea
 
@@ -157,6 +157,13 @@ class ReportCreate(BaseModel):
         "registered flagger's notice within its areas is trusted_flagger and a registered "
         "authority's is authority_order, whatever this says; claimed by anyone else, either is "
         "an ordinary user_notice.",
+    )
+    source_kind: SourceKind | None = Field(
+        default=None,
+        description="legal_order, law_enforcement, regulator and advertiser are the registry's "
+        "to grant too: a notice from a source registered with a kind carries that kind (and its "
+        "review deadline and priority), whatever this says; claimed by anyone else, the kind is "
+        "dropped and an authority claim is an ordinary user_notice.",
     )
     reporter: ReporterIn = Field(default_factory=ReporterIn)
     subject: SubjectIn

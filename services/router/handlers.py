@@ -20,9 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.breaker import CircuitBreaker
 from services.router.cases import linked_reports, new_case, qa_case, task_events
-from services.router.metrics import CIRCUIT_DIVERTED, ROUTED, SHADOW_OUTCOMES
+from services.router.metrics import CIRCUIT_DIVERTED, ROUTED, ROUTED_BY_SOURCE, SHADOW_OUTCOMES
 from services.router.models import case_reports, cases, routings, shadow_outcomes
-from services.router.policy import Policy, Route, priority, route, sampled, source_rank, to_review
+from services.router.policy import (
+    Policy,
+    Route,
+    priority,
+    route,
+    sampled,
+    source_label,
+    source_rank,
+    to_review,
+)
 from shared.events import (
     Actor,
     AppealLodged,
@@ -109,6 +118,7 @@ class RouteHandler:
         qa_rows: list[dict[str, Any]] = []
         for p in plans:
             ROUTED.labels(p.live.policy_area.value, p.live.kind).inc()
+            ROUTED_BY_SOURCE.labels(source_label(p.event.payload.report), p.live.kind).inc()
             if p.live.kind != "review":
                 decision = self._automated_decision(p, now)
                 out.append(decision)
@@ -206,6 +216,7 @@ class RouteHandler:
                 report_ids=[report.report_id],
                 automated_detection=report.source == Source.AUTOMATED_DETECTION,
                 client_id=report.client_id,
+                source_kind=report.source_kind,
             ),
         )
 

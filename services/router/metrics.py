@@ -20,6 +20,12 @@ CIRCUIT_DIVERTED = Counter(
     ["policy_area"],
 )
 ROUTED = Counter("tns_router_routed_total", "Reports routed, by route.", ["policy_area", "route"])
+ROUTED_BY_SOURCE = Counter(
+    "tns_router_routed_by_source_total",
+    "Reports routed, by source (the registered kind when there is one: legal_order, "
+    "law_enforcement, regulator, advertiser) and route.",
+    ["source", "route"],
+)
 SHADOW_OUTCOMES = Counter(
     "tns_router_shadow_outcomes_total",
     "Reports a shadow policy judged, by whether it agreed with the live policy.",

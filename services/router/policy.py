@@ -2,8 +2,10 @@
 
 A policy file holds, per policy area and per severity tier, the thresholds for automated action
 and dismissal, the review queue and the SLA target; the sources, tiers and areas that never
-settle without a human; legal clocks; four-eyes rules; QA sampling shares; the appeals queue;
-and the automation circuit breaker. Rules merge area over tier over defaults, field by field.
+settle without a human; review deadline factors and priority weights per source and per
+registered kind of source (legal order, law enforcement, regulator, advertiser); legal clocks;
+four-eyes rules; QA sampling shares; the appeals queue; and the automation circuit breaker.
+Rules merge area over tier over defaults, field by field.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events import ActionType, Classification, Report, Source
+from shared.events import ActionType, Classification, Report, Source, SourceKind
 from shared.kafka.topics import QUEUE_NAME
 from shared.taxonomy import POLICY_AREAS, PolicyArea, Tier
 
@@ -61,12 +63,34 @@ class HumanOnly(_Strict):
 
 
 class LegalClock(_Strict):
-    """A deadline the law sets, e.g. one hour for a terrorist-content removal order."""
+    """A deadline the law sets, e.g. one hour for a terrorist-content removal order.
+
+    With ``source_kind``, only reports of that registered kind are on the clock (a report of
+    source ``authority_order`` without a kind counts as a legal order).
+    """
 
     name: str = Field(min_length=1)
     source: Source
+    source_kind: SourceKind | None = None
     area: PolicyArea
     minutes: int = Field(gt=0)
+
+    def applies(self, report: Report, area: PolicyArea) -> bool:
+        return (
+            self.source == report.source
+            and self.area == area
+            and (self.source_kind is None or self.source_kind == source_kind_of(report))
+        )
+
+
+class SourceKindRule(_Strict):
+    """Review deadline and priority of one registered kind of source; they replace those of
+    its coarse source (``source_sla_factor`` and the built-in source weight)."""
+
+    sla_factor: float = Field(gt=0, le=10, description="SLA multiplier (below 1: sooner).")
+    priority_weight: int = Field(
+        ge=0, lt=1000, description="Added to the priority in place of the source's weight."
+    )
 
 
 class FourEyes(_Strict):
@@ -134,6 +158,9 @@ class Policy(_Strict):
     source_sla_factor: dict[Source, float] = Field(
         default_factory=dict, description="SLA multiplier per source (below 1: sooner)."
     )
+    source_kinds: dict[SourceKind, SourceKindRule] = Field(
+        default_factory=dict, description="Deadline factor and priority per registered kind."
+    )
     legal_clocks: list[LegalClock] = Field(default_factory=list)
     four_eyes: FourEyes = Field(default_factory=FourEyes)
     qa: QaSampling = Field(default_factory=QaSampling)
@@ -164,6 +191,20 @@ class Policy(_Strict):
                     break
             merged[name] = value
         return AreaRule.model_validate(merged)
+
+    def sla_factor(self, report: Report) -> float:
+        """The report's SLA multiplier: its registered kind's, else its source's, else 1."""
+        kind = source_kind_of(report)
+        rule = self.source_kinds.get(kind) if kind is not None else None
+        if rule is not None:
+            return rule.sla_factor
+        return self.source_sla_factor.get(report.source, 1.0)
+
+    def source_weight(self, report: Report) -> int:
+        """The report's priority weight for its source: its registered kind's, else built in."""
+        kind = source_kind_of(report)
+        rule = self.source_kinds.get(kind) if kind is not None else None
+        return rule.priority_weight if rule is not None else source_rank(report.source)
 
     def queues(self) -> set[str]:
         """Every queue this policy can route to."""
@@ -205,18 +246,19 @@ class Route:
 
 
 def deadline_for(policy: Policy, report: Report, area: PolicyArea) -> tuple[datetime, str | None]:
-    """SLA target of the area (or its tier), scaled by source, capped by any legal clock."""
+    """SLA target of the area (or its tier), scaled by source or its registered kind, capped by
+    any legal clock."""
     rule = policy.rule_for(area)
     sla = (
         timedelta(minutes=rule.sla_minutes)
         if rule.sla_minutes is not None
         else POLICY_AREAS[area].target_time_to_action
     )
-    sla = sla * policy.source_sla_factor.get(report.source, 1.0)
+    sla = sla * policy.sla_factor(report)
     deadline = report.received_at + sla
     clock_name = None
     for clock in policy.legal_clocks:
-        if clock.source == report.source and clock.area == area:
+        if clock.applies(report, area):
             legal = report.received_at + timedelta(minutes=clock.minutes)
             if legal <= deadline:
                 deadline, clock_name = legal, clock.name
@@ -244,7 +286,13 @@ def route(policy: Policy, report: Report, classification: Classification) -> Rou
         queue=rule.queue,
         tier=info.tier,
         deadline=deadline,
-        priority=priority(info.tier, report.source, score, report.reach),
+        priority=priority(
+            info.tier,
+            report.source,
+            score,
+            report.reach,
+            source_weight=policy.source_weight(report),
+        ),
         action=rule.action,
         legal_clock=clock,
     )
@@ -290,19 +338,40 @@ def source_rank(source: Source) -> int:
     return _SOURCE_WEIGHT.get(source, 0)
 
 
+def source_kind_of(report: Report) -> SourceKind | None:
+    """The report's registered kind; an authority order from before kinds is a legal order."""
+    if report.source_kind is not None:
+        return report.source_kind
+    return SourceKind.LEGAL_ORDER if report.source is Source.AUTHORITY_ORDER else None
+
+
+def source_label(report: Report) -> str:
+    """The finest bounded name of a report's source: its registered kind, else its source."""
+    kind = source_kind_of(report)
+    return kind.value if kind is not None else report.source.value
+
+
 def priority(
-    tier: Tier, source: Source, score: float, reach: int | None = None, linked: int = 1
+    tier: Tier,
+    source: Source,
+    score: float,
+    reach: int | None = None,
+    linked: int = 1,
+    *,
+    source_weight: int | None = None,
 ) -> int:
     """Higher is more urgent: severity, then source, then reach, evidence and linked reports.
 
-    Nearness to breach is not folded in here: queues are worked earliest deadline first, so the
-    deadline already ranks before priority (ties by priority).
+    ``source_weight`` replaces the source's built-in weight (the policy's weight for the
+    report's registered kind of source). Nearness to breach is not folded in here: queues are
+    worked earliest deadline first, so the deadline already ranks before priority (ties by
+    priority).
     """
     reach_weight = min(300, round(60 * math.log10(1 + reach))) if reach else 0
     linked_weight = min(200, 25 * (linked - 1))
     return (
         _TIER_WEIGHT[tier]
-        + _SOURCE_WEIGHT.get(source, 0)
+        + (_SOURCE_WEIGHT.get(source, 0) if source_weight is None else source_weight)
         + reach_weight
         + round(score * 100)
         + linked_weight

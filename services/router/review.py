@@ -11,7 +11,7 @@ publishes the same derived decision and event ids, which enforcement skips as du
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,12 +46,14 @@ from shared.errors import ApiError
 from shared.events import (
     Actor,
     AppealRef,
+    ClassifiedReport,
     DecidedBy,
     Decision,
     DecisionMade,
     Event,
     Outcome,
     Source,
+    SourceKind,
     Subject,
     derive_id,
     utcnow,
@@ -265,6 +267,16 @@ class ReviewDesk:
                 conn, case, body, decider=case["proposed_by"], confirmer=reviewer, now=utcnow()
             )
 
+    def _source_kind(
+        self, source: Source, payloads: Iterable[ClassifiedReport]
+    ) -> SourceKind | None:
+        """The case's registered kind of source: of its reports from the case's source, the
+        kind that ranks first in the policy (none when no such report has a kind)."""
+        reports = [p.report for p in payloads if p.report.source is source and p.report.source_kind]
+        if not reports:
+            return None
+        return max(reports, key=self.policy.source_weight).source_kind
+
     @staticmethod
     def _already_decided(case: CaseRow, reviewer: str) -> DecisionResult:
         # A retried request from the decider gets the same answer; anyone else a conflict.
@@ -347,6 +359,14 @@ class ReviewDesk:
             duration_days=body.duration_days,
             appeal=appeal,
             client_id=first.report.client_id if first is not None else None,
+            source_kind=next(
+                (
+                    p.report.source_kind
+                    for p in payloads.values()
+                    if p.report.source is source and p.report.source_kind is not None
+                ),
+                None,
+            ),
         )
         events: list[Event] = [
             DecisionMade(

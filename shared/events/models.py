@@ -25,6 +25,20 @@ class Source(StrEnum):
     INTERNAL = "internal"
 
 
+class SourceKind(StrEnum):
+    """Which registered kind of source sent a notice, finer than ``Source`` (optional field).
+
+    Set by intake only for a sender registered with that kind. The coarse ``source`` stays one
+    that every v1 reader knows: the authority kinds are ``authority_order``, an advertiser's
+    complaint is a ``user_notice``.
+    """
+
+    LEGAL_ORDER = "legal_order"
+    LAW_ENFORCEMENT = "law_enforcement"
+    REGULATOR = "regulator"
+    ADVERTISER = "advertiser"
+
+
 class SubjectType(StrEnum):
     CONTENT = "content"
     ACCOUNT = "account"
@@ -117,6 +131,11 @@ class Report(Model):
     anonymous: bool = Field(default=True, description="True when the notifier gave no identity.")
     trusted_flagger_id: str | None = Field(
         default=None, description="Set when a registered trusted flagger notified within its area."
+    )
+    source_kind: SourceKind | None = Field(
+        default=None,
+        description="The registered kind of sender (court order, law enforcement, regulator, "
+        "advertiser); absent for everyone else.",
     )
     reach: int | None = Field(default=None, ge=0, description="Views or audience of the subject.")
     content_ref: str | None = Field(default=None, description="Reference to the content itself.")
@@ -314,6 +333,9 @@ class Decision(Model):
         default=None,
         max_length=256,
         description="The product client whose notice led to the decision; its records are theirs.",
+    )
+    source_kind: SourceKind | None = Field(
+        default=None, description="The registered kind of sender of the notice decided on."
     )
 
 

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from services.router.policy import Policy, load_policy, priority, route, sampled
+from services.router.policy import Policy, Route, load_policy, priority, route, sampled
 from services.router.settings import DEFAULT_POLICY
-from shared.events import ActionType, Source
+from shared.events import ActionType, Source, SourceKind
 from shared.taxonomy import PolicyArea, Tier
 from tests.factories import make_classified, make_report
 
@@ -133,3 +133,78 @@ def test_a_queue_floor_is_the_gravest_tier_routed_to_it() -> None:
     assert POLICY.queue_floor("spam") is Tier.S3
     assert POLICY.queue_floor("appeals") is POLICY.queue_floor("qa") is Tier.S0
     assert POLICY.queue_floor("legal") is None
+
+
+_KINDS = {
+    SourceKind.LEGAL_ORDER: Source.AUTHORITY_ORDER,
+    SourceKind.LAW_ENFORCEMENT: Source.AUTHORITY_ORDER,
+    SourceKind.REGULATOR: Source.AUTHORITY_ORDER,
+    SourceKind.ADVERTISER: Source.USER_NOTICE,
+}
+
+
+def _kind_route(area: PolicyArea, score: float, kind: SourceKind | None, source: Source) -> Route:
+    report = make_report(policy_area=area, source=source, source_kind=kind)
+    return route(POLICY, report, make_classified(report, {area: score}).payload.classification)
+
+
+def test_only_a_legal_order_is_on_the_terrorist_content_clock() -> None:
+    area = PolicyArea.VIOLENT_EXTREMISM
+    order = _kind_route(area, 0.5, SourceKind.LEGAL_ORDER, Source.AUTHORITY_ORDER)
+    referral = _kind_route(area, 0.5, SourceKind.LAW_ENFORCEMENT, Source.AUTHORITY_ORDER)
+    request = _kind_route(area, 0.5, SourceKind.REGULATOR, Source.AUTHORITY_ORDER)
+    assert order.legal_clock == "terrorist-content-removal-order"
+    assert referral.legal_clock is None and request.legal_clock is None
+    # An order from before kinds (authority_order without one) is still a legal order.
+    older = _route(area, 0.5, source=Source.AUTHORITY_ORDER)
+    assert older.legal_clock == "terrorist-content-removal-order"
+    assert older.priority == order.priority
+
+
+def test_each_registered_kind_has_its_own_deadline_and_priority() -> None:
+    area = PolicyArea.HARASSMENT
+    routes = {k: _kind_route(area, 0.6, k, s) for k, s in _KINDS.items()}
+    flagger = _route(area, 0.6, source=Source.TRUSTED_FLAGGER)
+    notice = _route(area, 0.6)
+    automated = _route(area, 0.6, source=Source.AUTOMATED_DETECTION)
+
+    # Ranking (DOMAIN §2): authorities and trusted flaggers > notices > other.
+    ranked = [
+        routes[SourceKind.LEGAL_ORDER],
+        routes[SourceKind.LAW_ENFORCEMENT],
+        routes[SourceKind.REGULATOR],
+        flagger,
+        notice,
+        routes[SourceKind.ADVERTISER],
+        automated,
+    ]
+    assert [r.priority for r in ranked] == sorted((r.priority for r in ranked), reverse=True)
+    assert len({r.priority for r in ranked}) == len(ranked)
+    # Deadlines: legal order soonest, then referral, regulator; an advertiser's is the latest.
+    assert (
+        routes[SourceKind.LEGAL_ORDER].deadline
+        < routes[SourceKind.LAW_ENFORCEMENT].deadline
+        < routes[SourceKind.REGULATOR].deadline
+        < notice.deadline
+        < routes[SourceKind.ADVERTISER].deadline
+    )
+    # The authority kinds are never settled by machine; an advertiser's complaint may be.
+    for kind in (SourceKind.LEGAL_ORDER, SourceKind.LAW_ENFORCEMENT, SourceKind.REGULATOR):
+        assert _kind_route(area, 0.99, kind, Source.AUTHORITY_ORDER).kind == "review"
+    assert _kind_route(area, 0.99, SourceKind.ADVERTISER, Source.USER_NOTICE).kind == "action"
+
+
+def test_source_kind_rule_is_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text(
+        "version: x\ndefaults: {queue: q, action: remove_content}\n"
+        "source_kinds: {regulator: {sla_factor: 0, priority_weight: 450}}\n"
+    )
+    with pytest.raises(ValueError, match="sla_factor"):
+        load_policy(bad)
+    bad.write_text(
+        "version: x\ndefaults: {queue: q, action: remove_content}\n"
+        "source_kinds: {embassy: {sla_factor: 1, priority_weight: 450}}\n"
+    )
+    with pytest.raises(ValueError, match="embassy"):
+        load_policy(bad)

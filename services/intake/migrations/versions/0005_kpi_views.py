@@ -1,12 +1,12 @@
 """KPI views over notices: receipt, source, category, and how each was decided.
 
-Revision ID: 0004
+Revision ID: 0005
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
