@@ -26,7 +26,7 @@ from services.enforcement.ladder import (
 )
 from services.enforcement.notices import plan_notices
 from services.enforcement.plan import Account, BatchPlan, account_of, action_event
-from services.enforcement.statements import StatementBuilder
+from services.enforcement.sor import StatementBuilder
 from shared.events import (
     ActionType,
     Decision,

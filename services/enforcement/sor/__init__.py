@@ -3,12 +3,14 @@
 Three layers, all describing the same request shape, each in its own module
 (``vocab`` holds the DSA vocabularies and field types they share):
 
-* :class:`StatementOfReasons` -- the pydantic v2 model. ``model_dump(mode="json",
+* :class:`StatementOfReasons` (``model``) -- the pydantic v2 model. ``model_dump(mode="json",
   exclude_none=True)`` is exactly one element of the API's ``{"statements": [...]}`` body.
-* :func:`build_json_schema` -- a hand-written Draft 2020-12 JSON Schema of the same rules,
-  committed as ``sor_schema.json`` next to this module (regenerate with :func:`write_schema`).
-* :func:`build_statement` -- a pure builder from our enforcement vocabulary (actions, sources,
-  content types) to a validated statement.
+* :func:`build_json_schema` (``schema``) -- a hand-written Draft 2020-12 JSON Schema of the
+  same rules, committed as ``services/enforcement/sor_schema.json`` (regenerate with
+  :func:`write_schema`).
+* :func:`build_statement` (``mapping``) -- a pure builder from our enforcement vocabulary
+  (actions, sources, content types) to a validated statement; :class:`StatementBuilder`
+  (``decisions``) fills it from a decision and the policy file.
 
 Conventions shared by the model and the schema:
 
@@ -24,6 +26,7 @@ Conventions shared by the model and the schema:
   match before a trailing newline, ECMA-262 does not; the look-ahead makes both agree.
 """
 
+from services.enforcement.sor.decisions import StatementBuilder, puid_for
 from services.enforcement.sor.mapping import (
     ACTION_DECISION_FIELDS,
     CONTENT_TYPE_MAPPING,
@@ -88,6 +91,7 @@ __all__ = [
     "DecisionVisibility",
     "SourceType",
     "StatementBatch",
+    "StatementBuilder",
     "StatementOfReasons",
     "Territory",
     "YesNo",
@@ -95,5 +99,6 @@ __all__ = [
     "build_batch_json_schema",
     "build_json_schema",
     "build_statement",
+    "puid_for",
     "write_schema",
 ]
