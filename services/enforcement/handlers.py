@@ -35,9 +35,7 @@ from services.enforcement.models import (
     legal_reports,
     strikes,
 )
-from services.enforcement.models import (
-    statements as statements_table,
-)
+from services.enforcement.models import statements as statements_table
 from services.enforcement.plan import Account, BatchPlan, account_of
 from services.enforcement.planner import Planner
 from services.enforcement.settings import EnforcementSettings

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.enforcement.ladder import (
-    add_months,
-)
+from services.enforcement.ladder import add_months
 from services.enforcement.plan import PRODUCER, BatchPlan, account_of
 from shared.events import (
     ActionType,

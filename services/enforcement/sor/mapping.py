@@ -7,9 +7,7 @@ from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
-from services.enforcement.sor.model import (
-    StatementOfReasons,
-)
+from services.enforcement.sor.model import StatementOfReasons
 from services.enforcement.sor.vocab import (
     ALL_TERRITORIES,
     DECISION_END_DATE_FIELDS,

@@ -8,9 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from services.enforcement.sor.model import (
-    StatementOfReasons,
-)
+from services.enforcement.sor.model import StatementOfReasons
 from services.enforcement.sor.vocab import (
     DATE_PATTERN,
     DECISION_END_DATE_FIELDS,
