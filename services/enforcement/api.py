@@ -8,14 +8,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.enforcement import appeals as appeals_module
-from services.enforcement import audit
-from services.enforcement.handlers import Confirmation, confirm
-from services.enforcement.models import actions, audit_log, strikes
+from services.enforcement import audit, repository
+from services.enforcement.confirmations import Confirmation, confirm
 from services.enforcement.schemas import (
     ActionList,
     ActionRead,
@@ -37,6 +36,7 @@ from services.enforcement.settings import EnforcementSettings
 from shared.apikeys import Principal, require_scope
 from shared.errors import ApiError
 from shared.events import ActionStatus, utcnow
+from shared.kafka.producer import EventProducer
 
 # Reads across clients: without it a key sees only its own client's records.
 READ_ALL = "enforcement:read_all"
@@ -62,11 +62,27 @@ NOT_OWNED = "or one that belongs to another client"
 SubjectId = Annotated[str, Path(min_length=1, max_length=256)]
 
 
-def owned(principal: Principal, column: Any) -> ColumnElement[bool]:
-    """The condition that limits a read to the caller's client; none with ``READ_ALL``."""
-    if principal.has(READ_ALL):
-        return true()
-    return column == principal.client_id  # type: ignore[no-any-return]
+def _engine(request: Request) -> AsyncEngine:
+    return request.app.state.runtime.engine  # type: ignore[no-any-return]
+
+
+def _producer(request: Request) -> EventProducer:
+    return request.app.state.runtime.producer  # type: ignore[no-any-return]
+
+
+def _settings(request: Request) -> EnforcementSettings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+# What the routes use of the running service, as typed dependencies.
+Engine = Annotated[AsyncEngine, Depends(_engine)]
+Producer = Annotated[EventProducer, Depends(_producer)]
+Settings = Annotated[EnforcementSettings, Depends(_settings)]
+
+
+def readable(principal: Principal) -> str | None:
+    """The client whose records a key reads: its own, or every client's (None) with ``READ_ALL``."""
+    return None if principal.has(READ_ALL) else principal.client_id
 
 
 def require_read_all(principal: Principal, what: str) -> None:
@@ -85,16 +101,13 @@ def require_read_all(principal: Principal, what: str) -> None:
     description="Only the caller's client's actions, unless the key holds `enforcement:read_all`.",
 )
 async def subject_actions(
-    subject_id: SubjectId, request: Request, principal: Principal = require_scope("actions:read")
+    subject_id: SubjectId, engine: Engine, principal: Principal = require_scope("actions:read")
 ) -> ActionList:
-    async with request.app.state.runtime.engine.connect() as conn:
-        rows = await conn.execute(
-            select(actions)
-            .where(actions.c.subject_id == subject_id, owned(principal, actions.c.client_id))
-            .order_by(actions.c.issued_at.desc(), actions.c.action)
-            .limit(500)
+    async with engine.connect() as conn:
+        rows = await repository.subject_actions(
+            conn, subject_id=subject_id, client=readable(principal)
         )
-        return ActionList(items=[ActionRead.model_validate(dict(r._mapping)) for r in rows])
+    return ActionList(items=[ActionRead.model_validate(r) for r in rows])
 
 
 @router.get(
@@ -104,19 +117,13 @@ async def subject_actions(
     responses={404: _error(f"Unknown action, {NOT_OWNED}")},
 )
 async def get_action(
-    action_id: uuid.UUID, request: Request, principal: Principal = require_scope("actions:read")
+    action_id: uuid.UUID, engine: Engine, principal: Principal = require_scope("actions:read")
 ) -> ActionRead:
-    async with request.app.state.runtime.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(actions).where(
-                    actions.c.action_id == action_id, owned(principal, actions.c.client_id)
-                )
-            )
-        ).first()
+    async with engine.connect() as conn:
+        row = await repository.action(conn, action_id=action_id, client=readable(principal))
     if row is None:
         raise ApiError(404, "not_found", f"no action {action_id}")
-    return ActionRead.model_validate(dict(row._mapping))
+    return ActionRead.model_validate(row)
 
 
 @router.post(
@@ -133,17 +140,13 @@ async def get_action(
 async def confirm_action(
     action_id: uuid.UUID,
     body: ConfirmationCreate,
-    request: Request,
+    engine: Engine,
+    settings: Settings,
     principal: Principal = require_scope("actions:confirm"),
 ) -> ActionRead:
-    engine = request.app.state.runtime.engine
     async with engine.begin() as conn:
-        exists = await conn.scalar(
-            select(actions.c.action_id).where(
-                actions.c.action_id == action_id, actions.c.client_id == principal.client_id
-            )
-        )
-        if exists is None:
+        # Only the owner confirms: another client's action is unknown to this key.
+        if await repository.action(conn, action_id=action_id, client=principal.client_id) is None:
             raise ApiError(404, "not_found", f"no action {action_id}")
         await confirm(
             conn,
@@ -152,10 +155,11 @@ async def confirm_action(
                     action_id, ActionStatus(body.status), body.detail, utcnow(), principal.client_id
                 )
             ],
-            service=request.app.state.settings.service_name,
+            service=settings.service_name,
         )
-        row = (await conn.execute(select(actions).where(actions.c.action_id == action_id))).one()
-    return ActionRead.model_validate(dict(row._mapping))
+        row = await repository.action(conn, action_id=action_id, client=principal.client_id)
+    assert row is not None  # the chain lock held since the confirmation: nothing deletes it
+    return ActionRead.model_validate(row)
 
 
 @router.get(
@@ -168,24 +172,14 @@ async def confirm_action(
     ),
 )
 async def account_strikes(
-    account_id: SubjectId, request: Request, principal: Principal = require_scope("actions:read")
+    account_id: SubjectId, engine: Engine, principal: Principal = require_scope("actions:read")
 ) -> StrikeList:
     now = utcnow()
-    async with request.app.state.runtime.engine.connect() as conn:
-        rows = (
-            (
-                await conn.execute(
-                    select(strikes)
-                    .where(
-                        strikes.c.account_id == account_id, owned(principal, strikes.c.client_id)
-                    )
-                    .order_by(strikes.c.issued_at)
-                )
-            )
-            .mappings()
-            .all()
+    async with engine.connect() as conn:
+        rows = await repository.account_strikes(
+            conn, account_id=account_id, client=readable(principal)
         )
-    items = [StrikeRead.model_validate(dict(r)) for r in rows]
+    items = [StrikeRead.model_validate(r) for r in rows]
     active = sum(s.weight for s in items if s.reversed_at is None and s.expires_at > now)
     return StrikeList(account_id=account_id, active_weight=active, items=items)
 
@@ -209,13 +203,15 @@ async def account_strikes(
     },
 )
 async def lodge_appeal(
-    body: AppealCreate, request: Request, principal: Principal = require_scope("appeals:write")
+    body: AppealCreate,
+    engine: Engine,
+    producer: Producer,
+    settings: Settings,
+    principal: Principal = require_scope("appeals:write"),
 ) -> AppealAccepted:
-    settings: EnforcementSettings = request.app.state.settings
-    runtime = request.app.state.runtime
     lodged = await appeals_module.lodge(
-        runtime.engine,
-        runtime.producer,
+        engine,
+        producer,
         decision_id=body.decision_id,
         appellant=body.appellant,
         statement=body.statement,
@@ -241,10 +237,9 @@ async def lodge_appeal(
     ),
 )
 async def appeal_stats(
-    request: Request, principal: Principal = require_scope("stats:read")
+    engine: Engine, principal: Principal = require_scope("stats:read")
 ) -> AppealStats:
-    client = None if principal.has(READ_ALL) else principal.client_id
-    rows = await appeals_module.stats(request.app.state.runtime.engine, client)
+    rows = await appeals_module.stats(engine, readable(principal))
     return AppealStats(items=[AppealAreaStats.model_validate(r) for r in rows])
 
 
@@ -258,7 +253,7 @@ async def appeal_stats(
     ),
 )
 async def audit_trail(
-    request: Request,
+    engine: Engine,
     *,
     principal: Principal = require_scope("audit:read"),
     subject: Annotated[str | None, Query(max_length=256)] = None,
@@ -282,25 +277,28 @@ async def audit_trail(
 ) -> AuditPage:
     if since is not None and until is not None and _aware(since, "since") > _aware(until, "until"):
         raise _invalid("since", "must not be after until", "value_error")
-    query = select(audit_log).where(
-        audit_log.c.seq > after, owned(principal, audit_log.c.client_id)
-    )
-    for column, value in (
-        (audit_log.c.subject_id, subject),
-        (audit_log.c.report_id, report),
-        (audit_log.c.case_id, case),
-        (audit_log.c.decision_id, decision),
-        (audit_log.c.actor_id, actor),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if since is not None:
-        query = query.where(audit_log.c.recorded_at >= _aware(since, "since"))
-    if until is not None:
-        query = query.where(audit_log.c.recorded_at < _aware(until, "until"))
-    async with request.app.state.runtime.engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(audit_log.c.seq).limit(limit))).mappings().all()
-    items = [AuditRecord.model_validate(dict(r)) for r in rows]
+    equal = {
+        column: value
+        for column, value in (
+            ("subject_id", subject),
+            ("report_id", report),
+            ("case_id", case),
+            ("decision_id", decision),
+            ("actor_id", actor),
+        )
+        if value is not None
+    }
+    async with engine.connect() as conn:
+        rows = await repository.audit_page(
+            conn,
+            client=readable(principal),
+            after=after,
+            limit=limit,
+            equal=equal,
+            since=None if since is None else _aware(since, "since"),
+            until=None if until is None else _aware(until, "until"),
+        )
+    items = [AuditRecord.model_validate(r) for r in rows]
     return AuditPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 
 
@@ -326,11 +324,9 @@ def _aware(value: datetime, name: str) -> datetime:
     ),
 )
 async def audit_verify(
-    request: Request, principal: Principal = require_scope("audit:read")
+    engine: Engine, settings: Settings, principal: Principal = require_scope("audit:read")
 ) -> VerifyRead:
     require_read_all(principal, "the chain")
-    settings: EnforcementSettings = request.app.state.settings
-    engine = request.app.state.runtime.engine
     exported: list[audit.Checkpoint] = []
     if settings.checkpoint_export is not None:
         try:
@@ -355,12 +351,12 @@ async def audit_verify(
     description="Of every client's chain: the key needs `audit:read` and `enforcement:read_all`.",
 )
 async def audit_checkpoints(
-    request: Request,
+    engine: Engine,
     principal: Principal = require_scope("audit:read"),
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> CheckpointList:
     require_read_all(principal, "the chain")
-    async with request.app.state.runtime.engine.connect() as conn:
+    async with engine.connect() as conn:
         found = await audit.checkpoints(conn, after=after, limit=limit)
     return CheckpointList(items=[CheckpointRead(**dataclasses.asdict(c)) for c in found])

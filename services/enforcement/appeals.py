@@ -2,7 +2,7 @@
 
 An accepted appeal is recorded, audited and published as ``AppealLodged``; the router puts it
 on the appeals queue for a reviewer other than the original one. Its decision comes back as a
-``DecisionMade`` with ``appeal`` set (see ``handlers.Enforcer._decide_appeals``).
+``DecisionMade`` with ``appeal`` set (see ``planner.Planner.plan_appeals``).
 """
 
 from __future__ import annotations

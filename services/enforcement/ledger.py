@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.enforcement import audit
 from services.enforcement.audit import AuditEntry
-from services.enforcement.handlers import action_event
 from services.enforcement.metrics import ACTIONS
 from services.enforcement.models import actions
+from services.enforcement.plan import action_event
 from services.enforcement.settings import EnforcementSettings
 from shared.events import utcnow
 from shared.kafka.producer import EventProducer

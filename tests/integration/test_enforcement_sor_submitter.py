@@ -22,8 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.enforcement.app import create_app
-from services.enforcement.sor import SOR_SCHEMA_PATH
-from services.enforcement.statements import puid_for
+from services.enforcement.sor import SOR_SCHEMA_PATH, puid_for
 from services.enforcement.submitter import export_batches
 from shared.events import derive_id
 from shared.kafka.topics import Topics

@@ -18,17 +18,13 @@ from services.enforcement.sor import (
     DECISION_END_DATE_FIELDS,
     SOR_SCHEMA_PATH,
     WARNING_DECISION_TEXT,
-    ActionType,
     AutomatedDecision,
     ContentType,
     DecisionField,
     DecisionGround,
-    DsaCategory,
-    Source,
     SourceType,
     StatementBatch,
     StatementOfReasons,
-    SubjectContentType,
     Territory,
     batches,
     build_batch_json_schema,
@@ -36,6 +32,9 @@ from services.enforcement.sor import (
     build_statement,
     write_schema,
 )
+from shared.events import ActionType, Source
+from shared.events import ContentType as SubjectContentType
+from shared.taxonomy import DsaCategory
 
 SCHEMA_VALIDATOR = Draft202012Validator(build_json_schema())
 BATCH_VALIDATOR = Draft202012Validator(build_batch_json_schema())

@@ -10,8 +10,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from services.enforcement import sor
 from services.enforcement.ladder import EnforcementPolicy
+from services.enforcement.sor.mapping import build_statement
+from services.enforcement.sor.vocab import AutomatedDecision, DecisionGround
 from shared.events import ActionType, DecidedBy, Decision, Source
 
 _SOURCE_WORDS = {
@@ -28,12 +29,12 @@ def puid_for(action_id: uuid.UUID) -> str:
     return f"sor-{action_id}"
 
 
-def automated_decision(decision: Decision) -> sor.AutomatedDecision:
+def automated_decision(decision: Decision) -> AutomatedDecision:
     if decision.decided_by is DecidedBy.AUTOMATED:
-        return sor.AutomatedDecision.FULLY
+        return AutomatedDecision.FULLY
     if decision.automated_detection or decision.source is Source.AUTOMATED_DETECTION:
-        return sor.AutomatedDecision.PARTIALLY
-    return sor.AutomatedDecision.NOT_AUTOMATED
+        return AutomatedDecision.PARTIALLY
+    return AutomatedDecision.NOT_AUTOMATED
 
 
 def facts(decision: Decision, action: ActionType) -> str:
@@ -111,12 +112,12 @@ def build(
 ) -> dict[str, Any]:
     """The statement for one action, as one element of the API's ``statements`` array."""
     ground, legal_ground, explanation = policy.ground(decision.policy_area)
-    statement = sor.build_statement(
+    statement = build_statement(
         puid=puid_for(action_id),
         decision_ground=(
-            sor.DecisionGround.ILLEGAL_CONTENT
+            DecisionGround.ILLEGAL_CONTENT
             if ground == "illegal"
-            else sor.DecisionGround.INCOMPATIBLE_CONTENT
+            else DecisionGround.INCOMPATIBLE_CONTENT
         ),
         category=decision.dsa_category.value,
         action=action.value,
