@@ -13,7 +13,7 @@ from typing import Any
 from services.enforcement.ladder import EnforcementPolicy
 from services.enforcement.sor.mapping import build_statement
 from services.enforcement.sor.vocab import AutomatedDecision, DecisionGround
-from shared.events import ActionType, DecidedBy, Decision, Source
+from shared.events import ActionType, DecidedBy, Decision, Source, SourceKind
 
 _SOURCE_WORDS = {
     Source.USER_NOTICE: "a notice from a user",
@@ -21,6 +21,12 @@ _SOURCE_WORDS = {
     Source.AUTHORITY_ORDER: "an order from a public authority",
     Source.AUTOMATED_DETECTION: "the platform's automated detection",
     Source.INTERNAL: "the platform's own investigation",
+}
+_KIND_WORDS = {
+    SourceKind.LEGAL_ORDER: "an order from a public authority",
+    SourceKind.LAW_ENFORCEMENT: "a referral from a law enforcement authority",
+    SourceKind.REGULATOR: "a request from a regulator",
+    SourceKind.ADVERTISER: "a notice from an advertiser",
 }
 
 
@@ -37,6 +43,12 @@ def automated_decision(decision: Decision) -> AutomatedDecision:
     return AutomatedDecision.NOT_AUTOMATED
 
 
+def _source_words(decision: Decision) -> str:
+    if decision.source_kind is not None:
+        return _KIND_WORDS[decision.source_kind]
+    return _SOURCE_WORDS[decision.source]
+
+
 def facts(decision: Decision, action: ActionType) -> str:
     who = (
         "automated means under the platform's published policy"
@@ -44,7 +56,7 @@ def facts(decision: Decision, action: ActionType) -> str:
         else "a human moderator"
     )
     return (
-        f"Following {_SOURCE_WORDS[decision.source]}, the {decision.subject.subject_type.value} "
+        f"Following {_source_words(decision)}, the {decision.subject.subject_type.value} "
         f"was assessed by {who} against the {decision.policy_area.value.replace('_', ' ')} "
         f"policy and the action '{action.value.replace('_', ' ')}' was taken."
     )
@@ -79,6 +91,7 @@ class StatementBuilder:
             decision.subject.subject_type,
             decision.subject.content_type,
             decision.source,
+            decision.source_kind,
             decision.decided_by,
             decision.automated_detection,
             tuple(decision.territorial_scope),
@@ -136,5 +149,6 @@ def build(
         language=None,
         end_date=ends_at.date() if ends_at else None,
         keywords=None,
+        source_kind=decision.source_kind.value if decision.source_kind else None,
     )
     return statement.model_dump(mode="json", exclude_none=True)

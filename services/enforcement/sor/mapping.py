@@ -27,7 +27,7 @@ from services.enforcement.sor.vocab import (
     Territory,
     YesNo,
 )
-from shared.events import ActionType, Source
+from shared.events import ActionType, Source, SourceKind
 from shared.events import ContentType as SubjectContentType
 
 # --------------------------------------------------------------------------------------------
@@ -217,6 +217,7 @@ def build_statement(
     language: str | None,
     end_date: date | None,
     keywords: list[str] | None,
+    source_kind: str | None = None,
 ) -> StatementOfReasons:
     """Build the statement of reasons for one enforcement decision. Pure; no I/O.
 
@@ -237,6 +238,9 @@ def build_statement(
     * ``language`` may be any tag such as ``en-GB``; its primary subtag is kept when it is an
       ISO 639-1 code, otherwise the optional field is left out.
     * ``keywords`` are normalised to ``KEYWORD_*`` form and de-duplicated.
+    * ``source_kind`` is the registered kind of sender, finer than ``source``: an advertiser's
+      (brand-safety) complaint travels as a user notice but is no Art. 16 notice, so its
+      ``source_type`` is ``SOURCE_TYPE_OTHER_NOTIFICATION``.
     * Free text is trimmed and cut to its limit (with an ellipsis) rather than rejected.
 
     Raises ``ValueError`` (``pydantic.ValidationError`` is one) for an unknown action, source
@@ -261,7 +265,11 @@ def build_statement(
         "content_date": posted,
         "application_date": application_date,
         "decision_facts": _required_text("facts", facts, FACTS_MAX),
-        "source_type": SOURCE_TYPE_MAPPING[Source(source)],
+        "source_type": (
+            SourceType.OTHER_NOTIFICATION
+            if source_kind == SourceKind.ADVERTISER.value
+            else SOURCE_TYPE_MAPPING[Source(source)]
+        ),
         "automated_detection": YesNo.YES if automated_detection else YesNo.NO,
         "automated_decision": automated_decision,
         "puid": puid,

@@ -32,9 +32,11 @@ from services.enforcement.sor import (
     build_statement,
     write_schema,
 )
-from shared.events import ActionType, Source
+from services.enforcement.sor.decisions import facts
+from shared.events import ActionType, Source, SourceKind
 from shared.events import ContentType as SubjectContentType
 from shared.taxonomy import DsaCategory
+from tests.factories import make_decision
 
 SCHEMA_VALIDATOR = Draft202012Validator(build_json_schema())
 BATCH_VALIDATOR = Draft202012Validator(build_batch_json_schema())
@@ -611,6 +613,36 @@ def test_sources_map_to_dsa_source_types_without_identity(
     payload = dump(build_statement(**build_kwargs(source=source)))
     assert payload["source_type"] == source_type
     assert "source_identity" not in payload
+
+
+@pytest.mark.parametrize(
+    ("source", "kind", "source_type"),
+    [
+        ("user_notice", "advertiser", SourceType.OTHER_NOTIFICATION),
+        ("authority_order", "law_enforcement", SourceType.OTHER_NOTIFICATION),
+        ("authority_order", "regulator", SourceType.OTHER_NOTIFICATION),
+        ("authority_order", "legal_order", SourceType.OTHER_NOTIFICATION),
+        ("user_notice", None, SourceType.ARTICLE_16),
+    ],
+)
+def test_registered_kinds_of_source_map_to_their_dsa_source_type(
+    source: str, kind: str | None, source_type: SourceType
+) -> None:
+    payload = dump(build_statement(**build_kwargs(source=source, source_kind=kind)))
+    assert payload["source_type"] == source_type
+
+
+def test_statement_facts_name_the_registered_kind_of_sender() -> None:
+    decision = make_decision().payload
+    referral = decision.model_copy(
+        update={"source": Source.AUTHORITY_ORDER, "source_kind": SourceKind.LAW_ENFORCEMENT}
+    )
+    assert "a referral from a law enforcement authority" in facts(
+        referral, ActionType.REMOVE_CONTENT
+    )
+    assert "a notice from a user" in facts(
+        decision.model_copy(update={"source": Source.USER_NOTICE}), ActionType.REMOVE_CONTENT
+    )
 
 
 @pytest.mark.parametrize(
