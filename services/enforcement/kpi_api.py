@@ -61,7 +61,8 @@ async def _rows(request: Request, sql: str, params: dict[str, Any]) -> list[dict
 
 @router.get(
     "/kpis/time-to-action",
-    summary="Median, p90, p95 seconds from decision to action issued and to action applied",
+    summary="Median, p90, p95 seconds from decision to action issued and to action applied, "
+    "and from the receipt of the earliest report settled to action applied",
 )
 async def time_to_action(
     _: Ops,
@@ -84,7 +85,14 @@ async def time_to_action(
                percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds_to_applied)
                    AS p90_seconds_to_applied,
                percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds_to_applied)
-                   AS p95_seconds_to_applied
+                   AS p95_seconds_to_applied,
+               count(seconds_from_receipt_to_applied) AS applied_with_receipt,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_from_receipt_to_applied)
+                   AS median_seconds_from_receipt_to_applied,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds_from_receipt_to_applied)
+                   AS p90_seconds_from_receipt_to_applied,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds_from_receipt_to_applied)
+                   AS p95_seconds_from_receipt_to_applied
           FROM enforcement.kpi_actions WHERE NOT is_appeal AND {where}
          GROUP BY 1 ORDER BY 1
         """,

@@ -59,6 +59,8 @@ decisions = Table(
     Column("communicated_at", DateTime(timezone=True)),
     # The product client that owns the decision and everything it produced (NULL: unknown).
     Column("client_id", Text),
+    # When the earliest report the decision settles was received (NULL: not known).
+    Column("received_at", DateTime(timezone=True)),
     Index("ix_decisions_subject", "subject_id"),
     Index("ix_decisions_report", "report_id"),
 )

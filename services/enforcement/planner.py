@@ -101,6 +101,7 @@ class Planner:
             # The notices go out in this batch, before its transaction commits.
             "communicated_at": now,
             "client_id": plan.clients[d.decision_id],
+            "received_at": d.received_at,
         }
 
     def plan_decision(

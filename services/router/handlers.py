@@ -217,6 +217,7 @@ class RouteHandler:
                 automated_detection=report.source == Source.AUTOMATED_DETECTION,
                 client_id=report.client_id,
                 source_kind=report.source_kind,
+                received_at=report.received_at,
             ),
         )
 

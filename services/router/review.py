@@ -367,6 +367,7 @@ class ReviewDesk:
                 ),
                 None,
             ),
+            received_at=min((p.report.received_at for p in payloads.values()), default=None),
         )
         events: list[Event] = [
             DecisionMade(

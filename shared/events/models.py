@@ -337,6 +337,11 @@ class Decision(Model):
     source_kind: SourceKind | None = Field(
         default=None, description="The registered kind of sender of the notice decided on."
     )
+    received_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the earliest report the decision settles was received (time to action "
+        "runs from here).",
+    )
 
 
 class DecisionMade(Event):

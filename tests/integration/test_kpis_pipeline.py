@@ -87,8 +87,10 @@ async def test_transparency_figures_match_the_traffic_and_the_decisions_taken_by
 
         removal = await eventually(automated_removal)
         applied_at = utcnow()
+        # The client whose notice led to the action confirms it (records are the client's).
+        owner = auto_action.payload.report.client_id
         confirmation = ActionConfirmed(
-            producer="product-client",
+            producer=owner,
             correlation_id=removal.correlation_id,
             payload=Confirmation(
                 action_id=removal.payload.action_id,
@@ -104,7 +106,7 @@ async def test_transparency_figures_match_the_traffic_and_the_decisions_taken_by
         )
 
         # The affected user appeals the automated removal; a reviewer finds no violation.
-        lodger = await auth(db, "appeals:write", client="product-app")
+        lodger = await auth(db, "appeals:write", client=owner)
         ops = await auth(db, "kpi:read", client=f"ops-{d.tag}")
         automated_decision = next(
             dm.payload for dm in d.published() if dm.payload.report_id == removal.payload.report_id
@@ -145,6 +147,13 @@ async def test_transparency_figures_match_the_traffic_and_the_decisions_taken_by
 
         data = await eventually(settled)
         decided_seen = utcnow()
+        by_action = (
+            await enforcement.get(
+                "/v1/kpis/time-to-action",
+                params={"since": since.isoformat(), "by": "action"},
+                headers=ops,
+            )
+        ).json()
         text_csv = await report("csv")
         automation = (
             await enforcement.get(
@@ -216,6 +225,15 @@ async def test_transparency_figures_match_the_traffic_and_the_decisions_taken_by
     assert (tta["actions"], tta["applied"]) == (len(issued), 1)
     assert tta["median_seconds_decision_to_applied"] == pytest.approx(
         (applied_at - automated_decision.decided_at).total_seconds(), abs=1e-3
+    )
+
+    # From receipt: the decision carries its report's receipt time, so enforcement measures
+    # time to action from the moment the notice arrived, not from the decision.
+    assert automated_decision.received_at == auto_action.payload.report.received_at
+    [removals] = [r for r in by_action if r["key"] == "remove_content"]
+    assert removals["applied_with_receipt"] == 1
+    assert removals["median_seconds_from_receipt_to_applied"] == pytest.approx(
+        (applied_at - auto_action.payload.report.received_at).total_seconds(), abs=1e-3
     )
 
     # Complaints: one lodged, decided and reversed; decided between the verdict and our look.
