@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,7 +23,10 @@ router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
 
 Ops = Annotated[Principal, require_scope(KPI_SCOPE)]
 Since = Annotated[AwareDatetime | None, Query(description="window start (inclusive)")]
-Until = Annotated[AwareDatetime | None, Query(description="window end (exclusive)")]
+Until = Annotated[
+    AwareDatetime | None,
+    Query(description="window end (exclusive); a window that ends before it starts is empty"),
+]
 
 _KEYS = {
     "policy_area": "policy_area",
@@ -41,9 +43,9 @@ def _engine(request: Request) -> AsyncEngine:
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
     if since is not None and until is not None and until <= since:
-        raise RequestValidationError(
-            [{"loc": ("query", "until"), "msg": "must be after since", "type": "value_error"}]
-        )
+        # A window whose end is not after its start is empty, not an error: the document
+        # cannot state the rule, and an empty period has well-defined figures (none).
+        return "FALSE", {}
     clauses, params = [], {}
     if since is not None:
         clauses.append("decided_at >= :since")
@@ -176,10 +178,12 @@ async def transparency_report(
     _: Ops,
     request: Request,
     since: Annotated[AwareDatetime, Query(description="period start (inclusive)")],
-    until: Annotated[AwareDatetime, Query(description="period end (exclusive)")],
+    until: Annotated[
+        AwareDatetime,
+        Query(description="period end (exclusive); a period that ends before it starts is empty"),
+    ],
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
-    _window(since, until)
     data = await transparency.figures(_engine(request), since, until)
     if format == "csv":
         name = f"transparency-{since.date()}-{until.date()}.csv"

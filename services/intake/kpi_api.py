@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,7 +24,10 @@ router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
 
 Ops = Annotated[Principal, require_scope(KPI_SCOPE)]
 Since = Annotated[AwareDatetime | None, Query(description="window start (inclusive)")]
-Until = Annotated[AwareDatetime | None, Query(description="window end (exclusive)")]
+Until = Annotated[
+    AwareDatetime | None,
+    Query(description="window end (exclusive); a window that ends before it starts is empty"),
+]
 _KEYS = {"dsa_category": "dsa_category", "source": "source", "policy_area": "policy_area"}
 DIMENSIONS = {
     "notices": ("dsa_category", "source"),
@@ -42,9 +44,9 @@ def _window(
     column: str, since: datetime | None, until: datetime | None
 ) -> tuple[str, dict[str, Any]]:
     if since is not None and until is not None and until <= since:
-        raise RequestValidationError(
-            [{"loc": ("query", "until"), "msg": "must be after since", "type": "value_error"}]
-        )
+        # A window whose end is not after its start is empty, not an error: the document
+        # cannot state the rule, and an empty period has well-defined figures (none).
+        return "FALSE", {}
     clauses, params = [], {}
     if since is not None:
         clauses.append(f"{column} >= :since")
