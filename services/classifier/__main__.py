@@ -11,15 +11,13 @@ from pathlib import Path
 
 from services.classifier.app import MIGRATIONS, build_handler, create_app
 from services.classifier.corpora import build_sets
+from services.classifier.evaluation import evaluate_by_source, evaluation_html, format_evaluation
 from services.classifier.models import SCHEMA, api_keys
 from services.classifier.settings import ClassifierSettings
 from services.classifier.training import (
     classify_rows,
-    evaluate_by_source,
-    evaluation_html,
     export_labels,
     fit_calibration,
-    format_evaluation,
     read_rows,
     train,
 )

@@ -10,7 +10,9 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.router import qa
 from services.router.review import ReviewDesk
 from services.router.schemas import (
     AgreementRow,
@@ -35,11 +37,16 @@ _CASE_ERRORS: dict[int | str, dict[str, str]] = {
 
 
 def _desk(request: Request) -> ReviewDesk:
-    desk: ReviewDesk = request.app.state.desk
-    return desk
+    return request.app.state.desk  # type: ignore[no-any-return]
 
 
+def _engine(request: Request) -> AsyncEngine:
+    return request.app.state.runtime.engine  # type: ignore[no-any-return]
+
+
+# What the routes use of the running service, as typed dependencies.
 Desk = Annotated[ReviewDesk, Depends(_desk)]
+Engine = Annotated[AsyncEngine, Depends(_engine)]
 
 
 @router.post(
@@ -118,14 +125,14 @@ async def confirm(case_id: uuid.UUID, principal: Reviewer, desk: Desk) -> Decisi
 @router.get("/qa/agreement", summary="QA agreement with the original decisions")
 async def qa_agreement(
     _: Annotated[Principal, require_scope("ops:read")],
-    desk: Desk,
+    engine: Engine,
     by: Annotated[Literal["reviewer", "rule", "policy_version", "model"], Query()] = "reviewer",
 ) -> list[AgreementRow]:
-    return await desk.qa_agreement(by)
+    return await qa.qa_agreement(engine, by)
 
 
 @router.get("/shadow/agreement", summary="Shadow policies' agreement with the live policy")
 async def shadow_agreement(
-    _: Annotated[Principal, require_scope("ops:read")], desk: Desk
+    _: Annotated[Principal, require_scope("ops:read")], engine: Engine
 ) -> list[ShadowAgreement]:
-    return await desk.shadow_agreement()
+    return await qa.shadow_agreement(engine)

@@ -10,7 +10,7 @@ import math
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.router import kpis, report
 from services.router.capacity import MAX_ERLANGS
 from services.router.forecast import forecast_queue
+from services.router.settings import RouterSettings
 from services.router.staffing import QueueTargets, staffing_for
 from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
 from shared.events import utcnow
@@ -31,14 +32,22 @@ Until = Annotated[AwareDatetime | None, Query(description="window end (exclusive
 
 
 def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.runtime.engine
-    return engine
+    return request.app.state.runtime.engine  # type: ignore[no-any-return]
+
+
+def _settings(request: Request) -> RouterSettings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+# What the routes use of the running service, as typed dependencies.
+Engine = Annotated[AsyncEngine, Depends(_engine)]
+Settings = Annotated[RouterSettings, Depends(_settings)]
 
 
 @router.get("/kpis/time-to-action", summary="Median, p90, p95 seconds from receipt to decision")
 async def time_to_action(
     _: Ops,
-    request: Request,
+    engine: Engine,
     by: Annotated[
         Literal["policy_area", "dsa_category", "source", "queue", "language", "decided_by"],
         Query(),
@@ -46,66 +55,65 @@ async def time_to_action(
     since: Since = None,
     until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.time_to_action(_engine(request), by, since, until)
+    return await kpis.time_to_action(engine, by, since, until)
 
 
 @router.get("/kpis/sla", summary="SLA attainment of closed cases and open cases past deadline")
 async def sla(
     _: Ops,
-    request: Request,
+    engine: Engine,
     by: Annotated[Literal["queue", "legal_clock", "policy_area"], Query()] = "queue",
     since: Since = None,
     until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.sla(_engine(request), by, since, until)
+    return await kpis.sla(engine, by, since, until)
 
 
 @router.get("/kpis/flow", summary="Arrivals, completions, net flow and backlog per queue and hour")
 async def flow(
     _: Ops,
-    request: Request,
+    engine: Engine,
     queue: Annotated[str | None, Query(max_length=63)] = None,
     since: Since = None,
     until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.flow(_engine(request), queue, since, until)
+    return await kpis.flow(engine, queue, since, until)
 
 
 @router.get("/kpis/handle-time", summary="Average handle time per queue or reviewer")
 async def handle_time(
     _: Ops,
-    request: Request,
+    engine: Engine,
     by: Annotated[Literal["queue", "reviewer"], Query()] = "queue",
     since: Since = None,
     until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.handle_time(_engine(request), by, since, until)
+    return await kpis.handle_time(engine, by, since, until)
 
 
 @router.get("/kpis/qa", summary="QA accuracy and Cohen's kappa, with the number of pairs")
 async def qa(
     _: Ops,
-    request: Request,
+    engine: Engine,
     by: Annotated[
         Literal["reviewer", "queue", "rule", "policy_version", "model"], Query()
     ] = "reviewer",
     since: Since = None,
     until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.qa(_engine(request), by, since, until)
+    return await kpis.qa(engine, by, since, until)
 
 
 @router.get("/kpis/automation", summary="Automation rate and QA-measured precision per area")
 async def automation(
-    _: Ops, request: Request, since: Since = None, until: Until = None
+    _: Ops, engine: Engine, since: Since = None, until: Until = None
 ) -> list[dict[str, Any]]:
-    return await kpis.automation(_engine(request), since, until)
+    return await kpis.automation(engine, since, until)
 
 
 @router.get("/kpis/breach-risk", summary="Per queue: time to clear and projected deadline misses")
-async def breach_risk(_: Ops, request: Request) -> list[dict[str, Any]]:
-    default = request.app.state.runtime.settings.default_handle_seconds
-    risks = await kpis.breach_risk(_engine(request), default_aht_seconds=default)
+async def breach_risk(_: Ops, engine: Engine, settings: Settings) -> list[dict[str, Any]]:
+    risks = await kpis.breach_risk(engine, default_aht_seconds=settings.default_handle_seconds)
     return [
         {
             **r.__dict__,
@@ -155,7 +163,7 @@ async def capacity_plan(_: Ops, body: CapacityRequest) -> list[dict[str, Any]]:
 )
 async def capacity_forecast(
     _: Ops,
-    request: Request,
+    engine: Engine,
     queue: Annotated[str, Query(min_length=1, max_length=63)],
     days: Annotated[int, Query(ge=1, le=365, description="days of history")] = 28,
     horizon_hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
@@ -165,7 +173,7 @@ async def capacity_forecast(
     ] = None,
 ) -> list[dict[str, Any]]:
     return await forecast_queue(
-        _engine(request), queue, now=until or utcnow(), days=days, horizon=horizon_hours
+        engine, queue, now=until or utcnow(), days=days, horizon=horizon_hours
     )
 
 
@@ -176,7 +184,7 @@ async def capacity_forecast(
 )
 async def report_page(
     _: Ops,
-    request: Request,
+    engine: Engine,
     since: Since = None,
     until: Until = None,
     clearance_hours: Annotated[float, Query(gt=0, le=24 * 30)] = 8.0,
@@ -184,7 +192,7 @@ async def report_page(
     end = until or utcnow()
     start = since or end - timedelta(days=7)
     try:
-        html = await report.render(_engine(request), start, end, clearance_hours=clearance_hours)
+        html = await report.render(engine, start, end, clearance_hours=clearance_hours)
     except ValueError as exc:
         raise RequestValidationError(
             [{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}]

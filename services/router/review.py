@@ -1,4 +1,4 @@
-"""The review desk: claim, release, escalate, annotate and decide cases; four-eyes and QA.
+"""The review desk: claim, release, escalate, annotate and decide cases; four-eyes.
 
 Claims take the earliest-deadline case of a queue (ties by priority) with ``FOR UPDATE SKIP
 LOCKED`` and give the reviewer a lease; an expired lease makes the case claimable again. Every
@@ -6,6 +6,8 @@ act needs the case's queue scope and, except claiming, the lease. A decision is 
 ``tns.decisions.v1`` and acknowledged by the broker before the case is marked decided in the same
 transaction (publish, then commit): a failure in between leaves the case open, and a retry
 publishes the same derived decision and event ids, which enforcement skips as duplicates.
+
+QA cases and the agreement figures are in ``qa``; the SQL is in ``repository``.
 """
 
 from __future__ import annotations
@@ -13,34 +15,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import any_, func, insert, literal, not_, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.router import repository
 from services.router.cases import (
     CaseRow,
     build_task,
     fetch_case,
     linked_reports,
     load_payloads,
-    qa_case,
     task_events,
 )
-from services.router.metrics import QA_REVIEWS, TIME_TO_FIRST_DECISION
-from services.router.models import case_activity, case_reports, cases, qa_reviews
+from services.router.metrics import TIME_TO_FIRST_DECISION
 from services.router.policy import Policy, sampled
-from services.router.schemas import (
-    AgreementRow,
-    CaseRead,
-    DecisionCreate,
-    DecisionResult,
-    EscalationCreate,
-    ShadowAgreement,
-)
+from services.router.qa import open_qa, record_qa
+from services.router.schemas import CaseRead, DecisionCreate, DecisionResult, EscalationCreate
 from shared.apikeys import Principal
 from shared.errors import ApiError
 from shared.events import (
@@ -51,7 +43,6 @@ from shared.events import (
     Decision,
     DecisionMade,
     Event,
-    Outcome,
     Source,
     SourceKind,
     Subject,
@@ -132,29 +123,15 @@ class ReviewDesk:
         reviewer = principal.client_id
         now = utcnow()
         async with self.engine.begin() as conn:
-            case_id = (
-                await conn.execute(
-                    select(cases.c.case_id)
-                    .where(
-                        cases.c.queue == queue,
-                        cases.c.status != "decided",
-                        or_(cases.c.lease_expires_at.is_(None), cases.c.lease_expires_at < now),
-                        not_(literal(reviewer) == any_(cases.c.excluded_reviewers)),
-                        or_(cases.c.proposed_by.is_(None), cases.c.proposed_by != reviewer),
-                    )
-                    .order_by(cases.c.deadline, cases.c.priority.desc())
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalar()
+            case_id = await repository.next_claimable(conn, queue=queue, reviewer=reviewer, now=now)
             if case_id is None:
                 return None
-            await conn.execute(
-                update(cases)
-                .where(cases.c.case_id == case_id)
-                .values(lease_holder=reviewer, lease_expires_at=now + self.lease)
+            await repository.lease_case(
+                conn, case_id=case_id, reviewer=reviewer, expires_at=now + self.lease
             )
-            await self._log(conn, case_id, reviewer, "claim", "")
+            await repository.log_activity(
+                conn, case_id=case_id, reviewer=reviewer, act="claim", detail=""
+            )
             case = await fetch_case(conn, case_id)
             assert case is not None
             return await self.case_read(conn, case)
@@ -162,13 +139,17 @@ class ReviewDesk:
     async def release(self, case_id: uuid.UUID, principal: Principal) -> None:
         async with self.engine.begin() as conn:
             await self._held(conn, case_id, principal)
-            await self._clear_lease(conn, case_id)
-            await self._log(conn, case_id, principal.client_id, "release", "")
+            await repository.clear_lease(conn, case_id=case_id)
+            await repository.log_activity(
+                conn, case_id=case_id, reviewer=principal.client_id, act="release", detail=""
+            )
 
     async def note(self, case_id: uuid.UUID, principal: Principal, note: str) -> None:
         async with self.engine.begin() as conn:
             await self._held(conn, case_id, principal)
-            await self._log(conn, case_id, principal.client_id, "note", note)
+            await repository.log_activity(
+                conn, case_id=case_id, reviewer=principal.client_id, act="note", detail=note
+            )
 
     async def escalate(
         self, case_id: uuid.UUID, principal: Principal, body: EscalationCreate
@@ -181,20 +162,17 @@ class ReviewDesk:
         async with self.engine.begin() as conn:
             case = await self._held(conn, case_id, principal)
             self._check_escalation(case, body.queue)
-            await conn.execute(
-                update(cases)
-                .where(cases.c.case_id == case_id)
-                .values(
-                    queue=body.queue,
-                    reason=f"escalated from {case['queue']}: {body.reason}",
-                    revision=cases.c.revision + 1,
-                    updated_at=utcnow(),
-                    lease_holder=None,
-                    lease_expires_at=None,
-                )
+            await repository.move_case(
+                conn,
+                case_id=case_id,
+                queue=body.queue,
+                reason=f"escalated from {case['queue']}: {body.reason}",
+                now=utcnow(),
             )
             detail = f"{case['queue']} -> {body.queue}: {body.reason}"
-            await self._log(conn, case_id, principal.client_id, "escalate", detail)
+            await repository.log_activity(
+                conn, case_id=case_id, reviewer=principal.client_id, act="escalate", detail=detail
+            )
             moved = await fetch_case(conn, case_id)
             assert moved is not None
             events = await task_events(conn, [moved])
@@ -234,7 +212,7 @@ class ReviewDesk:
             if case["first_decided_at"] is None:
                 first_decision = (case["queue"], (now - case["created_at"]).total_seconds())
             if case["kind"] == "qa":
-                result = await self._record_qa(conn, case, reviewer, body, now)
+                result = await record_qa(conn, case=case, reviewer=reviewer, body=body, now=now)
             elif self.policy.four_eyes.required(
                 Tier(case["tier"]), PolicyArea(case["policy_area"]), body.action
             ):
@@ -297,20 +275,20 @@ class ReviewDesk:
         body: DecisionCreate,
         now: datetime,
     ) -> DecisionResult:
-        await conn.execute(
-            update(cases)
-            .where(cases.c.case_id == case["case_id"])
-            .values(
-                status="awaiting_confirmation",
-                proposal=body.model_dump(mode="json"),
-                proposed_by=reviewer,
-                first_decided_at=func.coalesce(cases.c.first_decided_at, now),
-                updated_at=now,
-                lease_holder=None,
-                lease_expires_at=None,
-            )
+        await repository.mark_proposed(
+            conn,
+            case_id=case["case_id"],
+            proposal=body.model_dump(mode="json"),
+            proposed_by=reviewer,
+            now=now,
         )
-        await self._log(conn, case["case_id"], reviewer, "propose", _describe(body))
+        await repository.log_activity(
+            conn,
+            case_id=case["case_id"],
+            reviewer=reviewer,
+            act="propose",
+            detail=body.activity_detail(),
+        )
         return DecisionResult(case_id=case["case_id"], status="awaiting_confirmation")
 
     async def _publish(
@@ -378,175 +356,33 @@ class ReviewDesk:
             )
         ]
         if sampled(self.policy.qa.human_share, "qa", decision_id):
-            events.extend(await self._open_qa(conn, case, decision, report_ids, now))
+            events.extend(
+                await open_qa(
+                    conn, self.policy, case=case, decision=decision, report_ids=report_ids, now=now
+                )
+            )
         # Publish, then commit: the case is closed only once the broker holds the decision.
         await self._publish_events(events)
-        await conn.execute(
-            update(cases)
-            .where(cases.c.case_id == case_id)
-            .values(
-                status="decided",
-                decided_at=now,
-                first_decided_at=func.coalesce(cases.c.first_decided_at, now),
-                decided_by=decider,
-                confirmed_by=confirmer,
-                outcome=body.outcome.value,
-                action=body.action.value if body.action else None,
-                decision_id=decision_id,
-                updated_at=now,
-                lease_holder=None,
-                lease_expires_at=None,
-            )
+        await repository.mark_decided(
+            conn,
+            case_id=case_id,
+            decided_by=decider,
+            outcome=body.outcome.value,
+            action=body.action.value if body.action else None,
+            now=now,
+            decision=(decision_id, confirmer),
         )
         act = "confirm" if confirmer else "decide"
-        await self._log(conn, case_id, confirmer or decider, act, _describe(body))
+        await repository.log_activity(
+            conn,
+            case_id=case_id,
+            reviewer=confirmer or decider,
+            act=act,
+            detail=body.activity_detail(),
+        )
         return DecisionResult(
             case_id=case_id, status="decided", decision_id=decision_id, confirmed_by=confirmer
         )
-
-    async def _open_qa(
-        self,
-        conn: AsyncConnection,
-        case: CaseRow,
-        d: Decision,
-        report_ids: list[uuid.UUID],
-        now: datetime,
-    ) -> list[Event]:
-        row = qa_case(
-            self.policy,
-            decision_id=d.decision_id,
-            subject=d.subject,
-            source=d.source,
-            area=d.policy_area,
-            first_report_id=d.report_id,
-            decided_by=DecidedBy.HUMAN.value,
-            actor=d.actor.actor_id,
-            outcome=d.outcome.value,
-            action=d.action.value if d.action else None,
-            policy_version=case["policy_version"],
-            model_versions={k: v for k, v in d.actor.versions.items() if k != "policy"},
-            excluded=[r for r in (d.actor.actor_id, d.confirmed_by) if r],
-            now=now,
-        )
-        inserted = (
-            await conn.execute(
-                pg_insert(cases).values(row).on_conflict_do_nothing().returning(cases.c.case_id)
-            )
-        ).scalar()
-        if inserted is None:
-            return []
-        await conn.execute(
-            pg_insert(case_reports).on_conflict_do_nothing(),
-            [{"case_id": row["case_id"], "report_id": r, "linked_at": now} for r in report_ids],
-        )
-        return list(await task_events(conn, [row]))
-
-    async def _record_qa(
-        self,
-        conn: AsyncConnection,
-        case: CaseRow,
-        reviewer: str,
-        body: DecisionCreate,
-        now: datetime,
-    ) -> DecisionResult:
-        original: dict[str, Any] = case["qa_of"]
-        action = body.action.value if body.action else None
-        agree = original["outcome"] == body.outcome.value and (
-            body.outcome is Outcome.NO_ACTION or original["action"] == action
-        )
-        await conn.execute(
-            insert(qa_reviews).values(
-                qa_case_id=case["case_id"],
-                original_decision_id=uuid.UUID(original["decision_id"]),
-                decided_by=original["decided_by"],
-                original_actor=original["actor"],
-                rule=original["rule"],
-                policy_version=original["policy_version"],
-                model_versions=original["model_versions"],
-                original_outcome=original["outcome"],
-                original_action=original["action"],
-                qa_reviewer=reviewer,
-                qa_outcome=body.outcome.value,
-                qa_action=action,
-                agree=agree,
-                reviewed_at=now,
-            )
-        )
-        await conn.execute(
-            update(cases)
-            .where(cases.c.case_id == case["case_id"])
-            .values(
-                status="decided",
-                decided_at=now,
-                first_decided_at=func.coalesce(cases.c.first_decided_at, now),
-                decided_by=reviewer,
-                outcome=body.outcome.value,
-                action=action,
-                updated_at=now,
-                lease_holder=None,
-                lease_expires_at=None,
-            )
-        )
-        await self._log(conn, case["case_id"], reviewer, "qa", _describe(body))
-        QA_REVIEWS.labels(
-            original["rule"], original["policy_version"], "agree" if agree else "disagree"
-        ).inc()
-        return DecisionResult(case_id=case["case_id"], status="recorded")
-
-    # -- reports -----------------------------------------------------------------------------
-
-    async def qa_agreement(self, by: str) -> list[AgreementRow]:
-        """QA agreement with the original decisions, per reviewer, rule, policy or model."""
-        key = {
-            "reviewer": "original_actor",
-            "rule": "rule",
-            "policy_version": "policy_version",
-            "model": "m.key || '=' || m.value",
-        }[by]
-        joins = ", jsonb_each_text(model_versions) AS m" if by == "model" else ""
-        where = "WHERE decided_by = 'human'" if by == "reviewer" else ""
-        sql = text(
-            f"SELECT {key} AS key, count(*) AS reviewed, count(*) FILTER (WHERE agree) AS agreed "
-            f"FROM router.qa_reviews{joins} {where} GROUP BY 1 ORDER BY 1"
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(sql)).all()
-        return [
-            AgreementRow(
-                key=r.key, reviewed=r.reviewed, agreed=r.agreed, agreement=r.agreed / r.reviewed
-            )
-            for r in rows
-        ]
-
-    async def shadow_agreement(self) -> list[ShadowAgreement]:
-        """How often each shadow policy would have routed a report as the live one did."""
-        sql = text(
-            "SELECT shadow_version, live_version, live_outcome, shadow_outcome, "
-            "count(*) AS n, count(*) FILTER (WHERE live_outcome = shadow_outcome "
-            "AND live_queue IS NOT DISTINCT FROM shadow_queue) AS agreed "
-            "FROM router.shadow_outcomes GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(sql)).all()
-        out: dict[tuple[str, str], ShadowAgreement] = {}
-        for r in rows:
-            s = out.setdefault(
-                (r.shadow_version, r.live_version),
-                ShadowAgreement(
-                    shadow_version=r.shadow_version,
-                    live_version=r.live_version,
-                    judged=0,
-                    agreed=0,
-                    agreement=0.0,
-                    outcomes={},
-                ),
-            )
-            s.judged += r.n
-            s.agreed += r.agreed
-            s.outcomes[f"{r.live_outcome}->{r.shadow_outcome}"] = r.n
-        for s in out.values():
-            s.agreement = s.agreed / s.judged if s.judged else 0.0
-        return list(out.values())
 
     async def _publish_events(self, events: Sequence[Event], new_topic: str | None = None) -> None:
         """Publish and await the acks; a broker outage is a 503 and the transaction rolls back."""
@@ -597,26 +433,3 @@ class ReviewDesk:
         if case["lease_holder"] != reviewer or expires is None or expires <= utcnow():
             raise ApiError(409, "not_held", "claim the case first: the reviewer holds no lease")
         return case
-
-    @staticmethod
-    async def _clear_lease(conn: AsyncConnection, case_id: uuid.UUID) -> None:
-        await conn.execute(
-            update(cases)
-            .where(cases.c.case_id == case_id)
-            .values(lease_holder=None, lease_expires_at=None)
-        )
-
-    @staticmethod
-    async def _log(
-        conn: AsyncConnection, case_id: uuid.UUID, reviewer: str, act: str, detail: str
-    ) -> None:
-        await conn.execute(
-            insert(case_activity).values(
-                case_id=case_id, reviewer_id=reviewer, act=act, detail=detail
-            )
-        )
-
-
-def _describe(body: DecisionCreate) -> str:
-    action = f" {body.action.value}" if body.action else ""
-    return f"{body.outcome.value}{action}: {body.reason}"

@@ -73,6 +73,11 @@ class DecisionCreate(_In):
             raise ValueError("a notice acted upon cannot be manifestly unfounded")
         return self
 
+    def activity_detail(self) -> str:
+        """The decision as one line of the case's activity log: outcome, action, reason."""
+        action = f" {self.action.value}" if self.action else ""
+        return f"{self.outcome.value}{action}: {self.reason}"
+
 
 class EscalationCreate(_In):
     queue: str = Field(pattern=QUEUE_NAME.pattern, description="The queue to move the case to.")

@@ -14,19 +14,15 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import StringTensorType
 
 from services.classifier.app import build_handler
-from services.classifier.ml import ONNX_FORMAT, ModelLoadError, load_model
-from services.classifier.settings import DEFAULT_SPAM_MODEL, PACKAGE, ClassifierSettings
-from services.classifier.training import (
-    Row,
-    classify_rows,
+from services.classifier.evaluation import (
     evaluate_by_source,
     evaluate_classifications,
     evaluation_html,
     format_evaluation,
-    read_rows,
-    report_for,
-    train,
 )
+from services.classifier.ml import ONNX_FORMAT, ModelLoadError, load_model
+from services.classifier.settings import DEFAULT_SPAM_MODEL, PACKAGE, ClassifierSettings
+from services.classifier.training import Row, classify_rows, read_rows, report_for, train
 from shared.text import fold
 
 
