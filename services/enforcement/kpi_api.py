@@ -10,21 +10,21 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.enforcement import transparency
 from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
+from shared.http import IsoDatetime
 
 KPI_SCOPE = "kpi:read"
 
 router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
 
 Ops = Annotated[Principal, require_scope(KPI_SCOPE)]
-Since = Annotated[AwareDatetime | None, Query(description="window start (inclusive)")]
+Since = Annotated[IsoDatetime | None, Query(description="window start (inclusive)")]
 Until = Annotated[
-    AwareDatetime | None,
+    IsoDatetime | None,
     Query(description="window end (exclusive); a window that ends before it starts is empty"),
 ]
 
@@ -177,9 +177,9 @@ async def automation(
 async def transparency_report(
     _: Ops,
     request: Request,
-    since: Annotated[AwareDatetime, Query(description="period start (inclusive)")],
+    since: Annotated[IsoDatetime, Query(description="period start (inclusive)")],
     until: Annotated[
-        AwareDatetime,
+        IsoDatetime,
         Query(description="period end (exclusive); a period that ends before it starts is empty"),
     ],
     format: Annotated[Literal["json", "csv"], Query()] = "json",

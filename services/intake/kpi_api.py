@@ -11,21 +11,21 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
 from shared.figures import figures_csv
+from shared.http import IsoDatetime
 
 KPI_SCOPE = "kpi:read"
 
 router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
 
 Ops = Annotated[Principal, require_scope(KPI_SCOPE)]
-Since = Annotated[AwareDatetime | None, Query(description="window start (inclusive)")]
+Since = Annotated[IsoDatetime | None, Query(description="window start (inclusive)")]
 Until = Annotated[
-    AwareDatetime | None,
+    IsoDatetime | None,
     Query(description="window end (exclusive); a window that ends before it starts is empty"),
 ]
 _KEYS = {"dsa_category": "dsa_category", "source": "source", "policy_area": "policy_area"}
@@ -173,8 +173,8 @@ async def figures(engine: AsyncEngine, since: datetime, until: datetime) -> dict
 async def transparency_report(
     _: Ops,
     request: Request,
-    since: Annotated[AwareDatetime, Query(description="period start (inclusive)")],
-    until: Annotated[AwareDatetime, Query(description="period end (exclusive)")],
+    since: Annotated[IsoDatetime, Query(description="period start (inclusive)")],
+    until: Annotated[IsoDatetime, Query(description="period end (exclusive)")],
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     _window("received_at", since, until)

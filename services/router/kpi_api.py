@@ -11,9 +11,8 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router import kpis, report
@@ -23,12 +22,13 @@ from services.router.settings import RouterSettings
 from services.router.staffing import QueueTargets, staffing_for
 from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
 from shared.events import utcnow
+from shared.http import IsoDatetime
 
 router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
 
 Ops = Annotated[Principal, require_scope("kpi:read")]
-Since = Annotated[AwareDatetime | None, Query(description="window start (inclusive)")]
-Until = Annotated[AwareDatetime | None, Query(description="window end (exclusive)")]
+Since = Annotated[IsoDatetime | None, Query(description="window start (inclusive)")]
+Until = Annotated[IsoDatetime | None, Query(description="window end (exclusive)")]
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -168,7 +168,7 @@ async def capacity_forecast(
     days: Annotated[int, Query(ge=1, le=365, description="days of history")] = 28,
     horizon_hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
     until: Annotated[
-        AwareDatetime | None,
+        IsoDatetime | None,
         Query(description="end of the history (default now; earlier for a backtest)"),
     ] = None,
 ) -> list[dict[str, Any]]:
@@ -180,6 +180,8 @@ async def capacity_forecast(
 @router.get(
     "/report",
     summary="The review operations report as an HTML page with charts (default: last 7 days)",
+    description="A report covers at most 92 days: of a longer period, the last 92 days. A "
+    "period that ends where or before it starts is an empty report.",
     response_class=HTMLResponse,
 )
 async def report_page(
@@ -191,10 +193,4 @@ async def report_page(
 ) -> HTMLResponse:
     end = until or utcnow()
     start = since or end - timedelta(days=7)
-    try:
-        html = await report.render(engine, start, end, clearance_hours=clearance_hours)
-    except ValueError as exc:
-        raise RequestValidationError(
-            [{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}]
-        ) from exc
-    return HTMLResponse(html)
+    return HTMLResponse(await report.render(engine, start, end, clearance_hours=clearance_hours))

@@ -222,6 +222,19 @@ async def sections(
 async def render(
     engine: AsyncEngine, since: datetime, until: datetime, *, clearance_hours: float = 8.0
 ) -> str:
-    """The router's report page."""
-    body = await sections(engine, since, until, clearance_hours=clearance_hours)
-    return page(f"Review operations: {since.isoformat()} to {until.isoformat()}", body)
+    """The router's report page, of at most ``MAX_PERIOD``: the last part of a longer period.
+
+    A period that ends where or before it starts is an empty report, said on the page.
+    """
+    start = max(since, until - MAX_PERIOD)
+    title = f"Review operations: {start.isoformat()} to {until.isoformat()}"
+    if until <= start:
+        return page(title, [("Period", "<p>The period is empty: it ends where it starts.</p>")])
+    body = await sections(engine, start, until, clearance_hours=clearance_hours)
+    if start > since:
+        note = (
+            f"<p>A report covers at most {MAX_PERIOD.days} days (one point per hour): this one "
+            f"covers the last {MAX_PERIOD.days} days of the period asked for.</p>"
+        )
+        body = [("Period", note), *body]
+    return page(title, body)

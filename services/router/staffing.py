@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -69,21 +69,17 @@ class QueueTargets(_Strict):
     arrivals_per_hour: float | None = Field(default=None, ge=0)
     occupancy_cap: float = Field(default=0.85, gt=0, le=1)
     shrinkage: float = Field(default=0.3, ge=0, lt=1)
-    target_seconds: float | None = Field(default=None, gt=0)
-    service_level: float | None = Field(default=None, gt=0, lt=1)
-    clearance_hours: float | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _model_fields(self) -> QueueTargets:
-        needed = (
-            ("target_seconds", "service_level")
-            if self.model == "erlang_c"
-            else ("clearance_hours",)
-        )
-        missing = [f for f in needed if getattr(self, f) is None]
-        if missing:
-            raise ValueError(f"model {self.model} needs {', '.join(missing)}")
-        return self
+    # Defaults: the contact-centre convention of 80 % answered within 20 s for Erlang C, and
+    # a backlog cleared within one 8-hour shift for the backlog model.
+    target_seconds: float = Field(
+        default=20, gt=0, description="Erlang C: answer within this many seconds"
+    )
+    service_level: float = Field(
+        default=0.8, gt=0, lt=1, description="Erlang C: share answered within target_seconds"
+    )
+    clearance_hours: float = Field(
+        default=8, gt=0, description="backlog model: hours to clear the open backlog in"
+    )
 
 
 class StaffingPlan(_Strict):
@@ -95,7 +91,6 @@ class StaffingPlan(_Strict):
 def staffing_for(q: QueueTargets, arrivals: float, backlog: float) -> Staffing:
     """What one queue needs for one interval at ``arrivals`` an hour with ``backlog`` waiting."""
     if q.model == "erlang_c":
-        assert q.target_seconds is not None and q.service_level is not None
         s = erlang_staffing(
             arrivals_per_hour=arrivals,
             aht_seconds=q.aht_seconds,
@@ -105,7 +100,6 @@ def staffing_for(q: QueueTargets, arrivals: float, backlog: float) -> Staffing:
             shrinkage=q.shrinkage,
         )
     else:
-        assert q.clearance_hours is not None
         s = backlog_staffing(
             arrivals_per_hour=arrivals,
             backlog=round(backlog),
