@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.config import ServiceSettings
-from shared.db import create_engine, migrate, migrate_async, ping
+from shared.db import at_head, create_engine, migrate, migrate_async, ping
 from shared.http import (
     BodyLimitMiddleware,
     MetricsMiddleware,
@@ -55,13 +55,14 @@ class Runtime:
     ) -> Runtime:
         """Apply migrations, create missing topics, connect the engine and the producer.
 
-        A service without tables passes ``migrations_dir=None`` and gets no engine.
+        A service without tables passes ``migrations_dir=None`` and gets no engine. A schema
+        already at head costs one query, and Alembic is not even imported.
         """
         engine = None
         if migrations_dir is not None and schema is not None:
-            if settings.migrate_on_start:
-                await migrate_async(migrations_dir, settings.database_url, schema)
             engine = create_engine(settings)
+            if settings.migrate_on_start and not await at_head(engine, migrations_dir, schema):
+                await migrate_async(migrations_dir, settings.database_url, schema)
         if topics:
             await ensure_topics(
                 settings.kafka_bootstrap_servers, list(topics), settings.topic_partitions

@@ -11,16 +11,8 @@ from pathlib import Path
 
 from services.classifier.app import MIGRATIONS, build_handler, create_app
 from services.classifier.corpora import build_sets
-from services.classifier.evaluation import evaluate_by_source, evaluation_html, format_evaluation
 from services.classifier.models import SCHEMA, api_keys
 from services.classifier.settings import ClassifierSettings
-from services.classifier.training import (
-    classify_rows,
-    export_labels,
-    fit_calibration,
-    read_rows,
-    train,
-)
 from shared.apikeys import keys_command
 from shared.config import ServiceSettings, load_settings
 from shared.db import create_engine, migrate
@@ -32,7 +24,13 @@ SCOPES = ("banks:read", "banks:write")
 OFFLINE_BUDGET_SECONDS = 60.0
 
 
+# The training module (scikit-learn's fitting, pandas) is imported by the offline commands
+# that use it, not by ``serve``: a restarted classifier is ready sooner.
+
+
 def _train(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    from services.classifier.training import train
+
     meta = train(args.data, args.out, name=args.name, exclude_sources=args.exclude_source)
     print(json.dumps({"out": str(args.out), **meta}))
     return 0
@@ -45,6 +43,8 @@ def _prepare(settings: ServiceSettings, args: argparse.Namespace) -> int:
 
 
 def _calibrate(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    from services.classifier.training import classify_rows, fit_calibration, read_rows
+
     assert isinstance(settings, ClassifierSettings)
     raw_settings = settings.model_copy(
         update={"calibration_path": None, "signal_budget_seconds": OFFLINE_BUDGET_SECONDS}
@@ -66,6 +66,13 @@ def _calibrate(settings: ServiceSettings, args: argparse.Namespace) -> int:
 
 
 def _evaluate(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    from services.classifier.evaluation import (
+        evaluate_by_source,
+        evaluation_html,
+        format_evaluation,
+    )
+    from services.classifier.training import classify_rows, read_rows
+
     assert isinstance(settings, ClassifierSettings)
     update: dict[str, object] = {"signal_budget_seconds": OFFLINE_BUDGET_SECONDS}
     if args.spam_model is not None:
@@ -91,6 +98,8 @@ def _evaluate(settings: ServiceSettings, args: argparse.Namespace) -> int:
 
 
 def _export(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    from services.classifier.training import export_labels
+
     migrate(MIGRATIONS, settings.database_url, SCHEMA)
 
     async def main() -> int:

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 
 from services.intake.api import create_report, router
 from services.intake.fastpath import SubmitRoute
-from services.intake.handlers import ProgressHandler, thresholds_from
+from services.intake.handlers import ProgressEvent, ProgressHandler, thresholds_from
 from services.intake.ingest import Ingestor
 from services.intake.kpi_api import router as kpi_router
 from services.intake.mappings import load_mappings
@@ -24,7 +24,6 @@ from services.intake.schemas import base64_length
 from services.intake.settings import IntakeSettings
 from services.intake.writer import ReportWriter
 from shared.apikeys import KeyStore
-from shared.events import Event
 from shared.http import NO_NUL_PATTERN
 from shared.kafka.consumer import ConsumerLoop
 from shared.kafka.topics import Topics
@@ -82,10 +81,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         # Before the consumers start: batches are processed from the first fetch on.
         freeze_startup_heap()
         await runtime.add_consumer(
-            ConsumerLoop[Event](
+            ConsumerLoop[ProgressEvent](
                 settings=settings,
                 topics=downstream,
-                event_type=Event,
+                event_type=ProgressEvent,
                 handler=ProgressHandler(registry, thresholds, settings.service_name),
                 producer=runtime.producer,
                 engine=runtime.engine,
