@@ -238,10 +238,15 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
+def _printable(path: str) -> str:
+    """A field path as storable, printable text: a NUL or lone surrogate in a name is escaped."""
+    return path.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 async def _send_422(send: Send, paths: list[str]) -> None:
     details = [
         {
-            "field": p,
+            "field": _printable(p),
             "message": "contains a NUL character or a lone surrogate",
             "type": "value_error",
         }

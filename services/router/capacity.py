@@ -18,9 +18,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-# Beyond this offered load (Erlangs), one queue is better planned as several (and the search
-# below, linear in the number of servers, stays well under a second).
-MAX_ERLANGS = 10_000.0
+# Up to this offered load (Erlangs) the staffing search walks the Erlang B recursion one server
+# at a time (linear in N, well under a second); beyond it, Erlang B is read from the Poisson
+# distribution in log space and the fewest servers are found by bisection (logarithmic in N).
+LINEAR_SEARCH_ERLANGS = 10_000.0
+
+
+def erlang_b_log(servers: int, load: float) -> float:
+    """Erlang B as the Poisson ratio ``pmf(N; A) / cdf(N; A)``, exact for any N and A > 0."""
+    from scipy.stats import poisson
+
+    return float(math.exp(poisson.logpmf(servers, load) - poisson.logcdf(servers, load)))
+
+
+def _level_and_wait(
+    servers: int, load: float, b: float, target: float, aht: float
+) -> tuple[float, float]:
+    wait = servers * b / (servers - load * (1 - b))
+    return 1.0 - wait * math.exp(-(servers - load) * target / aht), wait
+
+
+def _bisect_servers(low: int, load: float, aht: float, target: float, goal: float) -> int:
+    """The fewest servers from ``low`` up whose service level reaches ``goal`` (it grows with N)."""
+
+    def enough(n: int) -> bool:
+        return _level_and_wait(n, load, erlang_b_log(n, load), target, aht)[0] >= goal
+
+    if enough(low):
+        return low
+    step = max(1, math.ceil(math.sqrt(load)))
+    high = low + step
+    while not enough(high):
+        low, high = high, high + step
+        step *= 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        if enough(mid):
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 def erlang_c(servers: int, load: float) -> float:
@@ -78,26 +115,24 @@ def erlang_staffing(
     if not 0 < service_level_target < 1:
         raise ValueError("service_level_target must be in (0, 1)")
     load = arrivals_per_hour * aht_seconds / 3600
-    if load > MAX_ERLANGS:
-        raise ValueError(
-            f"arrivals_per_hour x aht_seconds is {load:.0f} Erlangs, over the {MAX_ERLANGS:.0f} "
-            "one Erlang C queue is planned for; split the queue"
-        )
     if load == 0:
         return Staffing("erlang_c", 0.0, 0, 0.0, 0.0, 1.0, 0.0, 0.0)
-    # The occupancy cap alone needs A / cap servers; start there (and above A), then add one at
-    # a time, carrying Erlang B forward so the whole search is linear in N.
+    # The occupancy cap alone needs A / cap servers; start there (and above A).
     n = max(math.floor(load) + 1, math.ceil(load / occupancy_cap - 1e-9))
-    b = 1.0
-    for k in range(1, n + 1):
-        b = load * b / (k + load * b)
-    while True:
-        wait = n * b / (n - load * (1 - b))
-        level = 1.0 - wait * math.exp(-(n - load) * target_seconds / aht_seconds)
-        if level >= service_level_target and load / n <= occupancy_cap:
-            break
-        n += 1
-        b = load * b / (n + load * b)
+    if load > LINEAR_SEARCH_ERLANGS:
+        n = _bisect_servers(n, load, aht_seconds, target_seconds, service_level_target)
+        level, wait = _level_and_wait(n, load, erlang_b_log(n, load), target_seconds, aht_seconds)
+    else:
+        # Add one server at a time, carrying Erlang B forward: linear in N.
+        b = 1.0
+        for k in range(1, n + 1):
+            b = load * b / (k + load * b)
+        while True:
+            level, wait = _level_and_wait(n, load, b, target_seconds, aht_seconds)
+            if level >= service_level_target:
+                break
+            n += 1
+            b = load * b / (n + load * b)
     return Staffing(
         model="erlang_c",
         load_erlangs=load,

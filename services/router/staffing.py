@@ -42,7 +42,8 @@ from shared.events import utcnow
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a number is a JSON number (never a boolean or text), as the document says.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Shift(_Strict):
@@ -65,20 +66,24 @@ class Site(_Strict):
 class QueueTargets(_Strict):
     queue: str = Field(min_length=1, max_length=63)
     model: Literal["erlang_c", "backlog"]
-    aht_seconds: float = Field(gt=0, le=86400)
-    arrivals_per_hour: float | None = Field(default=None, ge=0)
-    occupancy_cap: float = Field(default=0.85, gt=0, le=1)
-    shrinkage: float = Field(default=0.3, ge=0, lt=1)
+    # Bounds keep every figure finite: seats = load / occupancy, FTE = seats / (1 - shrinkage).
+    aht_seconds: float = Field(ge=1, le=86400)
+    arrivals_per_hour: float | None = Field(default=None, ge=0, le=1e7)
+    occupancy_cap: float = Field(default=0.85, ge=0.05, le=1)
+    shrinkage: float = Field(default=0.3, ge=0, le=0.95)
     # Defaults: the contact-centre convention of 80 % answered within 20 s for Erlang C, and
     # a backlog cleared within one 8-hour shift for the backlog model.
     target_seconds: float = Field(
-        default=20, gt=0, description="Erlang C: answer within this many seconds"
+        default=20, ge=1, le=7 * 86400, description="Erlang C: answer within this many seconds"
     )
     service_level: float = Field(
-        default=0.8, gt=0, lt=1, description="Erlang C: share answered within target_seconds"
+        default=0.8,
+        ge=0.01,
+        le=0.999,
+        description="Erlang C: share answered within target_seconds",
     )
     clearance_hours: float = Field(
-        default=8, gt=0, description="backlog model: hours to clear the open backlog in"
+        default=8, ge=0.01, le=24 * 365, description="backlog model: hours to clear the backlog in"
     )
 
 

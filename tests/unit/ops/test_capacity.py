@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.router import capacity
 from services.router.capacity import (
     backlog_staffing,
     erlang_c,
@@ -142,8 +143,33 @@ def test_projection_without_reviewers_misses_everything_and_never_clears() -> No
     assert math.isinf(risk.seconds_to_clear)
 
 
-def test_a_load_too_large_for_one_queue_is_refused_quickly() -> None:
-    with pytest.raises(ValueError, match="Erlangs"):
-        erlang_staffing(
-            arrivals_per_hour=1e7, aht_seconds=86400, target_seconds=20, service_level_target=0.8
-        )
+def test_large_loads_are_staffed_by_bisection_exactly_as_the_linear_search_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kwargs = {
+        "arrivals_per_hour": 2.4e6,
+        "aht_seconds": 36.0,
+        "target_seconds": 1.0,
+        "service_level_target": 0.95,
+    }
+    large = erlang_staffing(**kwargs)
+    assert large.load_erlangs == 24_000 > capacity.LINEAR_SEARCH_ERLANGS
+    monkeypatch.setattr(capacity, "LINEAR_SEARCH_ERLANGS", 1e9)
+    linear = erlang_staffing(**kwargs)
+    assert large.seats == linear.seats == 24_082
+    assert large.service_level == pytest.approx(linear.service_level, abs=1e-9)
+    # One reviewer fewer misses the target.
+    assert service_level(large.seats - 1, 24_000, 36.0, 1.0) < 0.95
+
+
+def test_a_huge_load_is_planned_quickly_by_the_occupancy_cap() -> None:
+    s = erlang_staffing(
+        arrivals_per_hour=1e7,
+        aht_seconds=86400,
+        target_seconds=20,
+        service_level_target=0.8,
+        occupancy_cap=0.85,
+    )
+    assert s.load_erlangs == 1e7 * 24
+    assert s.seats == math.ceil(s.load_erlangs / 0.85)
+    assert s.service_level is not None and s.service_level >= 0.8
