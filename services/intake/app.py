@@ -55,7 +55,6 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             batch_max=settings.write_batch_max,
             linger_ms=settings.write_linger_ms,
             in_flight=settings.write_in_flight,
-            service=settings.service_name,
         )
         writer.start()
         app.state.keys = KeyStore(runtime.engine, api_keys, settings.api_key_cache_seconds)

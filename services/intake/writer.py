@@ -37,7 +37,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.intake.models import reports
 from shared.kafka.producer import EventProducer
-from shared.metrics import MESSAGES_PRODUCED
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +116,11 @@ class ReportWriter:
         batch_max: int,
         linger_ms: float,
         in_flight: int = 8,
-        service: str = "intake",
     ) -> None:
         self.engine = engine
         self.producer = producer
         self.batch_max = batch_max
         self.linger = linger_ms / 1000
-        self.service = service
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(in_flight)
@@ -221,7 +218,11 @@ class ReportWriter:
                     else:
                         dupes.append(p)
                 originals = await self._originals(driver, dupes) if dupes else {}
-                await self._publish([p.item for p in fresh if p.item.publish])
+                # One record at a time, not batched per partition (``Publication``): several
+                # small flushes are in flight at once and their records join the same open batch
+                # per partition, where batches of their own would queue one behind the other
+                # (measured: p50 25 ms instead of 9 at half the maximum rate).
+                await self.producer.publish_records([p.item for p in fresh if p.item.publish])
         except BaseException:
             # The connection may be broken or mid-transaction: the pool gets it back to discard
             # or reset, and the next batch takes another.
@@ -263,21 +264,3 @@ class ReportWriter:
             )
             for row in found
         }
-
-    async def _publish(self, items: list[Outgoing]) -> None:
-        """Send every event's bytes, then wait until the broker acknowledged all of them.
-
-        Message by message into the producer's open batches, not as record batches of their own
-        (``Publication``): several small flushes are in flight at once, and their messages join
-        the same open batch per partition, where batches of their own would queue one behind the
-        other (measured: p50 25 ms instead of 9 at half the maximum rate).
-        """
-        if not items:
-            return
-        futures = [await self.producer.send_raw(i.topic, i.value, key=i.key) for i in items]
-        await asyncio.gather(*futures)
-        counts: dict[str, int] = {}
-        for i in items:
-            counts[i.topic] = counts.get(i.topic, 0) + 1
-        for topic, n in counts.items():
-            MESSAGES_PRODUCED.labels(self.service, topic).inc(n)

@@ -1,7 +1,14 @@
-"""Kafka I/O: topic names, the event producer and the one consumer loop."""
+"""Kafka I/O: topic names, the one producer (its two strategies) and the one consumer loop."""
 
 from shared.kafka.consumer import ConsumerLoop, HandlerContext
-from shared.kafka.producer import EventProducer
+from shared.kafka.producer import EventProducer, OutgoingRecord, Publication
 from shared.kafka.topics import Topics
 
-__all__ = ["ConsumerLoop", "EventProducer", "HandlerContext", "Topics"]
+__all__ = [
+    "ConsumerLoop",
+    "EventProducer",
+    "HandlerContext",
+    "OutgoingRecord",
+    "Publication",
+    "Topics",
+]

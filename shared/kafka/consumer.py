@@ -403,6 +403,6 @@ class ConsumerLoop(Generic[E]):
             ("tns-dlq-partition", str(record.partition).encode()),
             ("tns-dlq-offset", str(record.offset).encode()),
         ]
-        return await self.producer.send_raw(
+        return await self.producer.send_record(
             self.dlq_topic, record.value, key=record.key, headers=headers
         )

@@ -1,15 +1,31 @@
-"""The event producer: sends a batch of events and awaits their acknowledgements together."""
+"""Publishing: the one producer every service sends through, and its two strategies.
+
+- **Batched per partition** (``Publication``; ``EventProducer.publish`` sends and waits):
+  events, serialised here, are appended to one record batch per topic partition and each batch
+  is handed to the client whole (``create_batch``/``send_batch``), one future per batch. For
+  consumer handlers and the APIs that publish a batch's events at once.
+- **One record at a time** (``EventProducer.send_record``; ``publish_records`` sends and
+  waits): records already serialised go one by one into the client's open batch for their
+  partition (``send``), where records of other callers in flight join them. For intake's
+  writer, whose many small concurrent flushes share batches this way, and for dead letters.
+
+Both choose partitions with the one partitioner the client was built with (the client's
+``DefaultPartitioner``: Kafka's murmur2 of the key), so a keyed event lands on the partition a
+plain ``AIOKafkaProducer.send`` would have chosen. Acknowledgements are awaited before the
+caller commits; ``MESSAGES_PRODUCED`` counts what the broker acknowledged. Only the client's
+public API is used.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
-from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared.config import ServiceSettings
 from shared.events import Event
@@ -19,13 +35,32 @@ from shared.metrics import MESSAGES_PRODUCED
 # One produce request at most (the client's default); a larger event is refused, not split.
 MAX_REQUEST_BYTES = 1024 * 1024
 
+# ``partitioner(key, all_partitions, available_partitions) -> partition``, as the client calls it.
+Partitioner = Callable[[bytes | None, list[int], list[int]], int]
+
+
+class OutgoingRecord(Protocol):
+    """A message already serialised, for the one-record-at-a-time strategy."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
 
 class EventProducer:
-    """Publishes events keyed by subject; never one awaited round trip per message."""
+    """Publishes keyed messages; never one awaited round trip per message."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, partitioner: Partitioner | None = None) -> None:
+        """``partitioner``: the client's ``DefaultPartitioner`` unless another is given; the
+        same one places both strategies' messages."""
         self.settings = settings
         self.topics = Topics(settings.topic_namespace)
+        self.partitioner: Partitioner = partitioner or DefaultPartitioner()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             client_id=settings.kafka_client_id or f"tns-{settings.service_name}",
@@ -35,9 +70,10 @@ class EventProducer:
             max_batch_size=256 * 1024,
             request_timeout_ms=15_000,
             max_request_size=MAX_REQUEST_BYTES,
+            partitioner=self.partitioner,
         )
         self.max_request_size = MAX_REQUEST_BYTES
-        self._service = settings.service_name
+        self.service = settings.service_name
 
     async def start(self) -> None:
         await self._producer.start()
@@ -46,7 +82,8 @@ class EventProducer:
         await self._producer.stop()
 
     async def publish(self, events: Sequence[Event], acked: set[uuid.UUID] | None = None) -> None:
-        """Send every event, then wait until the broker acknowledged all of them.
+        """Batched per partition: send every event, then wait until the broker acknowledged
+        all of them.
 
         With ``acked``, events whose ids are in it are not sent again and the ids of those
         acknowledged now are added, even when another send of the batch fails: a batch retried
@@ -56,7 +93,7 @@ class EventProducer:
         await publication.send(events)
         await publication.wait()
 
-    async def send_raw(
+    async def send_record(
         self,
         topic: str,
         value: bytes | None,
@@ -64,11 +101,26 @@ class EventProducer:
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[object]:
-        """Queue one raw message; returns the future of its acknowledgement."""
+        """One record at a time: queue one record; returns the future of its acknowledgement
+        (not counted in ``MESSAGES_PRODUCED``: ``publish_records`` counts what it sends)."""
         future: asyncio.Future[object] = await self._producer.send(
             topic, value, key=key, headers=headers
         )
         return future
+
+    async def publish_records(self, records: Sequence[OutgoingRecord]) -> None:
+        """One record at a time: queue every record, then wait until the broker acknowledged
+        all of them; raises the first failure."""
+        if not records:
+            return
+        send = self._producer.send
+        futures = [await send(r.topic, r.value, key=r.key) for r in records]
+        await asyncio.gather(*futures)
+        counts: dict[str, int] = {}
+        for r in records:
+            counts[r.topic] = counts.get(r.topic, 0) + 1
+        for topic, n in counts.items():
+            MESSAGES_PRODUCED.labels(self.service, topic).inc(n)
 
     async def ping(self, timeout: float = 2.0) -> bool:
         """True when the broker answers a metadata request."""
@@ -80,35 +132,12 @@ class EventProducer:
         return True
 
 
-_M = 0x5BD1E995
-_MASK = 0xFFFFFFFF
+class _RecordBatch(Protocol):
+    """What ``AIOKafkaProducer.create_batch`` returns: ``append`` is None when it is full."""
 
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 of a key, as the Java client and aiokafka's partitioner compute it.
-
-    Reads the key's 32-bit words in one ``struct`` call instead of byte by byte: 1.5 against
-    3.6 us for a 16-byte key, and a batch hashes each of its subjects once.
-    """
-    length = len(data)
-    h = 0x9747B28C ^ length
-    words = length >> 2
-    for word in struct.unpack_from(f"<{words}I", data) if words else ():
-        k = (word * _M) & _MASK
-        k ^= k >> 24
-        h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
-    rest = length & 3
-    if rest:
-        tail = length & ~3
-        if rest == 3:
-            h ^= data[tail + 2] << 16
-        if rest >= 2:
-            h ^= data[tail + 1] << 8
-        h ^= data[tail]
-        h = (h * _M) & _MASK
-    h ^= h >> 13
-    h = (h * _M) & _MASK
-    return h ^ (h >> 15)
+    def append(
+        self, *, timestamp: int | None, key: bytes | None, value: bytes | None
+    ) -> object | None: ...
 
 
 # Events serialised and queued between two chances for other tasks to run.
@@ -116,7 +145,8 @@ YIELD_EVERY = 100
 
 
 class Publication:
-    """Events handed to the producer now, their acknowledgements awaited later (``wait``).
+    """Batched per partition: events handed to the producer now (``send``), their
+    acknowledgements awaited later (``wait``).
 
     Lets a handler put a batch's events on their way before it writes its rows, so the broker
     and the database work at the same time; ``wait`` still comes before the transaction commits.
@@ -124,8 +154,9 @@ class Publication:
 
     Events are appended to one record batch per topic partition and each batch is handed to the
     producer whole: one future per batch rather than per message, which is most of the client's
-    cost per message. Partitions are chosen as the producer's default partitioner does (murmur2
-    of the key), so an event lands where a plain ``send`` would have put it.
+    cost per message. The partition is the producer's partitioner's choice for the event's key,
+    asked once per key and partition count in a ``send`` (a topic's partitions are numbered from
+    0, so topics with as many partitions place a key alike).
     """
 
     def __init__(self, producer: EventProducer, acked: set[uuid.UUID] | None = None) -> None:
@@ -140,28 +171,29 @@ class Publication:
         acked = self._acked
         topics = self._producer.topics
         client = self._producer._producer
+        partitioner = self._producer.partitioner
         limit = self._producer.max_request_size
         partitions: dict[str, list[int]] = {}
-        hashes: dict[bytes, int] = {}
-        open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[uuid.UUID]]] = {}
+        placements: dict[tuple[bytes, int], int] = {}  # (key, partition count): partition
+        open_batches: dict[tuple[str, int], tuple[_RecordBatch, list[uuid.UUID]]] = {}
         todo = [e for e in events if acked is None or e.event_id not in acked]
         try:
             for i, event in enumerate(todo):
                 if i % YIELD_EVERY == YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let the batch's other tasks (its writes) go on
                 topic, key, value = topics.for_event(event), event.key(), event.to_bytes()
-                known = partitions.get(topic)
-                if known is None:
-                    known = partitions[topic] = sorted(await client.partitions_for(topic))
                 if len(key) + len(value) > limit:
                     raise MessageSizeTooLargeError(
                         f"{topic}: a message of {len(value)} bytes ({event.event_id}), over the "
                         f"{limit} bytes of one request"
                     )
-                hashed = hashes.get(key)
-                if hashed is None:  # a batch's events come in runs about the same subject
-                    hashed = hashes[key] = murmur2(key) & 0x7FFFFFFF
-                slot = (topic, known[hashed % len(known)])
+                known = partitions.get(topic)
+                if known is None:
+                    known = partitions[topic] = sorted(await client.partitions_for(topic))
+                placed = placements.get((key, len(known)))
+                if placed is None:  # a batch's events come in runs about the same subject
+                    placed = placements[(key, len(known))] = partitioner(key, known, known)
+                slot = (topic, placed)
                 batch = open_batches.get(slot)
                 if batch is None:
                     batch = open_batches[slot] = (client.create_batch(), [])
@@ -180,7 +212,7 @@ class Publication:
                 self._error = self._error or exc
 
     async def _submit(
-        self, slot: tuple[str, int], builder: BatchBuilder, queued: list[uuid.UUID]
+        self, slot: tuple[str, int], builder: _RecordBatch, queued: list[uuid.UUID]
     ) -> None:
         topic, partition = slot
         future = await self._producer._producer.send_batch(builder, topic, partition=partition)
@@ -207,7 +239,7 @@ class Publication:
         failures = await self.settle()
         if failures:
             raise failures[0]
-        service = self._producer._service
+        service = self._producer.service
         counts, self._counts = self._counts, {}
         for topic, n in counts.items():
             MESSAGES_PRODUCED.labels(service, topic).inc(n)
