@@ -12,8 +12,9 @@
 Both choose partitions with the one partitioner the client was built with (the client's
 ``DefaultPartitioner``: Kafka's murmur2 of the key), so a keyed event lands on the partition a
 plain ``AIOKafkaProducer.send`` would have chosen. Acknowledgements are awaited before the
-caller commits; ``MESSAGES_PRODUCED`` counts what the broker acknowledged. Only the client's
-public API is used.
+caller commits; ``MESSAGES_PRODUCED`` counts what ``publish``, ``Publication.wait`` and
+``publish_records`` saw acknowledged (dead letters are counted as such by the consumer loop).
+Only the client's public API is used.
 """
 
 from __future__ import annotations
