@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from services.intake.app import MIGRATIONS, create_app
@@ -146,7 +147,7 @@ def _mappings(settings: ServiceSettings, args: argparse.Namespace) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Any] = {
         "keys": keys_command(
             api_keys,
@@ -170,6 +171,7 @@ def main() -> int:
             migrations_dir=MIGRATIONS,
             schema=SCHEMA,
             commands=commands,
+            argv=argv,
         )
     except MappingError as exc:
         print(f"intake cannot start: {exc}", file=sys.stderr)
