@@ -26,12 +26,11 @@ from shared.apikeys import keys_command
 from shared.config import ServiceSettings, load_settings
 from shared.db import create_engine, migrate
 from shared.events import SourceKind
+from shared.kpi import KPI_SCOPE
 from shared.service import Command, run_cli
 from shared.taxonomy import PolicyArea
 
 SCOPES = ("reports:write", "reports:read")
-# Operations-wide read of the notice KPIs and transparency figures; never a default.
-KPI_SCOPE = "kpi:read"
 
 
 def _registry_command(

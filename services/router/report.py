@@ -10,20 +10,15 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.capacity import backlog_staffing
 from services.router.kpis import cohen_kappa
 from shared.charts import bar_chart, line_chart, page, table
+from shared.kpi import fetch_all
 
 # The flow chart has a point per hour: a quarter is about 2,200 of them.
 MAX_PERIOD = timedelta(days=92)
-
-
-async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
-        return [dict(r) for r in (await conn.execute(text(sql), params)).mappings()]
 
 
 BUCKETS = (
@@ -39,7 +34,7 @@ BUCKETS = (
 
 
 async def time_to_decision(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         "SELECT decided_by, seconds_to_decision AS s FROM router.kpi_report_decisions "
         "WHERE decided_at >= :since AND decided_at < :until",
@@ -54,7 +49,7 @@ async def time_to_decision(engine: AsyncEngine, since: datetime, until: datetime
         i = next(i for i, (edge, _) in enumerate(BUCKETS) if edge is None or r["s"] < edge)
         series = counts[r["decided_by"]]
         series[i] = (series[i] or 0.0) + 1
-    pct = await _rows(
+    pct = await fetch_all(
         engine,
         "SELECT decided_by, count(*) AS decisions, "
         "percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_to_decision) AS median_s, "
@@ -72,7 +67,7 @@ async def time_to_decision(engine: AsyncEngine, since: datetime, until: datetime
 
 
 async def sla_trend(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         "SELECT date_trunc('day', decided_at) AS day, queue, "
         "avg(within_sla::int)::float8 AS attainment, count(*) AS closed "
@@ -91,7 +86,7 @@ async def sla_trend(engine: AsyncEngine, since: datetime, until: datetime) -> st
 
 
 async def flow(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         """
         WITH ev AS (
@@ -123,7 +118,7 @@ async def flow(engine: AsyncEngine, since: datetime, until: datetime) -> str:
 
 
 async def staffing(engine: AsyncEngine, since: datetime, until: datetime, clearance: float) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         """
         WITH a AS (
@@ -167,7 +162,7 @@ async def staffing(engine: AsyncEngine, since: datetime, until: datetime, cleara
 
 
 async def qa(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         "SELECT queue, original_label, qa_label, count(*) AS n, "
         "count(*) FILTER (WHERE agree) AS agreed FROM router.kpi_qa_pairs "
