@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.router import kpis
 from services.router.capacity import backlog_staffing
-from services.router.kpis import cohen_kappa
 from shared.charts import bar_chart, line_chart, page, table
-from shared.kpi import fetch_all
+from shared.kpi import Window, fetch_all
 
 # The flow chart has a point per hour: a quarter is about 2,200 of them.
 MAX_PERIOD = timedelta(days=92)
@@ -162,29 +161,10 @@ async def staffing(engine: AsyncEngine, since: datetime, until: datetime, cleara
 
 
 async def qa(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await fetch_all(
-        engine,
-        "SELECT queue, original_label, qa_label, count(*) AS n, "
-        "count(*) FILTER (WHERE agree) AS agreed FROM router.kpi_qa_pairs "
-        "WHERE reviewed_at >= :since AND reviewed_at < :until GROUP BY 1, 2, 3",
-        since=since,
-        until=until,
-    )
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[r["queue"]].append(r)
-    out = []
-    for queue in sorted(groups):
-        g = groups[queue]
-        pairs = sum(r["n"] for r in g)
-        out.append(
-            {
-                "queue": queue,
-                "pairs": pairs,
-                "accuracy": sum(r["agreed"] for r in g) / pairs,
-                "kappa": cohen_kappa((r["original_label"], r["qa_label"], r["n"]) for r in g),
-            }
-        )
+    out = [
+        {"queue": r["key"], "pairs": r["pairs"], "accuracy": r["accuracy"], "kappa": r["kappa"]}
+        for r in await kpis.qa(engine, "queue", Window(since, until))
+    ]
     series: dict[str, list[float | None]] = {
         "accuracy": [r["accuracy"] for r in out],
         "kappa": [max(r["kappa"], 0.0) if r["kappa"] is not None else None for r in out],
