@@ -16,7 +16,6 @@ from sqlalchemy import delete, func, select
 from services.enforcement import audit, submitter, transparency
 from services.enforcement.api import SCOPES
 from services.enforcement.app import MIGRATIONS, create_app
-from services.enforcement.kpi_api import KPI_SCOPE
 from services.enforcement.ladder import load_policy
 from services.enforcement.models import SCHEMA, api_keys, evidence
 from services.enforcement.settings import EnforcementSettings
@@ -24,6 +23,7 @@ from shared.apikeys import keys_command
 from shared.config import ServiceSettings, load_settings
 from shared.db import create_engine
 from shared.events import utcnow
+from shared.kpi import KPI_SCOPE
 from shared.service import run_cli
 
 

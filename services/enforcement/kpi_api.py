@@ -6,27 +6,18 @@ ISO-8601 times).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import APIRouter, Query
 
 from services.enforcement import transparency
-from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
+from shared.apikeys import AUTH_RESPONSES
 from shared.http import IsoDatetime
+from shared.kpi import REQUIRE_KPI_SCOPE, Engine, WindowQuery, csv_download, fetch_all
 
-KPI_SCOPE = "kpi:read"
-
-router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
-
-Ops = Annotated[Principal, require_scope(KPI_SCOPE)]
-Since = Annotated[IsoDatetime | None, Query(description="window start (inclusive)")]
-Until = Annotated[
-    IsoDatetime | None,
-    Query(description="window end (exclusive); a window that ends before it starts is empty"),
-]
+router = APIRouter(
+    prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES, dependencies=[REQUIRE_KPI_SCOPE]
+)
 
 _KEYS = {
     "policy_area": "policy_area",
@@ -36,48 +27,21 @@ _KEYS = {
 }
 
 
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.runtime.engine
-    return engine
-
-
-def _window(since: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
-    if since is not None and until is not None and until <= since:
-        # A window whose end is not after its start is empty, not an error: the document
-        # cannot state the rule, and an empty period has well-defined figures (none).
-        return "FALSE", {}
-    clauses, params = [], {}
-    if since is not None:
-        clauses.append("decided_at >= :since")
-        params["since"] = since
-    if until is not None:
-        clauses.append("decided_at < :until")
-        params["until"] = until
-    return " AND ".join(clauses) or "TRUE", params
-
-
-async def _rows(request: Request, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    async with _engine(request).connect() as conn:
-        return [dict(r) for r in (await conn.execute(text(sql), params)).mappings()]
-
-
 @router.get(
     "/kpis/time-to-action",
     summary="Median, p90, p95 seconds from decision to action issued and to action applied, "
     "and from the receipt of the earliest report settled to action applied",
 )
 async def time_to_action(
-    _: Ops,
-    request: Request,
+    engine: Engine,
+    window: WindowQuery,
     by: Annotated[Literal["policy_area", "dsa_category", "decided_by", "action"], Query()] = (
         "policy_area"
     ),
-    since: Since = None,
-    until: Until = None,
 ) -> list[dict[str, Any]]:
-    where, params = _window(since, until)
-    return await _rows(
-        request,
+    where, params = window.where("decided_at")
+    return await fetch_all(
+        engine,
         f"""
         SELECT {_KEYS[by]} AS key, count(*) AS actions, count(applied_at) AS applied,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_to_issued)
@@ -98,19 +62,17 @@ async def time_to_action(
           FROM enforcement.kpi_actions WHERE NOT is_appeal AND {where}
          GROUP BY 1 ORDER BY 1
         """,
-        params,
+        **params,
     )
 
 
 @router.get(
     "/kpis/appeals", summary="Appeal rate and overturn rate per policy area and decision maker"
 )
-async def appeals(
-    _: Ops, request: Request, since: Since = None, until: Until = None
-) -> list[dict[str, Any]]:
-    where, params = _window(since, until)
-    rows = await _rows(
-        request,
+async def appeals(engine: Engine, window: WindowQuery) -> list[dict[str, Any]]:
+    where, params = window.where("decided_at")
+    rows = await fetch_all(
+        engine,
         f"""
         WITH d AS (
             SELECT decision_id, policy_area, decided_by FROM enforcement.kpi_decisions
@@ -123,7 +85,7 @@ async def appeals(
           FROM d LEFT JOIN enforcement.kpi_appeals a ON a.decision_id = d.decision_id
          GROUP BY 1, 2 ORDER BY 1, 2
         """,
-        params,
+        **params,
     )
     for r in rows:
         r["appeal_rate"] = r["appeals"] / r["decisions"] if r["decisions"] else None
@@ -135,12 +97,10 @@ async def appeals(
     "/kpis/automation",
     summary="Automation rate, and precision of automated actions as measured by appeals",
 )
-async def automation(
-    _: Ops, request: Request, since: Since = None, until: Until = None
-) -> list[dict[str, Any]]:
-    where, params = _window(since, until)
-    rows = await _rows(
-        request,
+async def automation(engine: Engine, window: WindowQuery) -> list[dict[str, Any]]:
+    where, params = window.where("decided_at")
+    rows = await fetch_all(
+        engine,
         f"""
         WITH d AS (
             SELECT decision_id, policy_area, decided_by, outcome FROM enforcement.kpi_decisions
@@ -157,7 +117,7 @@ async def automation(
           FROM d LEFT JOIN enforcement.kpi_appeals a ON a.decision_id = d.decision_id
          GROUP BY 1 ORDER BY 1
         """,
-        params,
+        **params,
     )
     for r in rows:
         r["automation_rate"] = r["automated"] / r["decisions"] if r["decisions"] else None
@@ -175,8 +135,7 @@ async def automation(
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def transparency_report(
-    _: Ops,
-    request: Request,
+    engine: Engine,
     since: Annotated[IsoDatetime, Query(description="period start (inclusive)")],
     until: Annotated[
         IsoDatetime,
@@ -184,12 +143,9 @@ async def transparency_report(
     ],
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
-    data = await transparency.figures(_engine(request), since, until)
+    data = await transparency.figures(engine, since, until)
     if format == "csv":
-        name = f"transparency-{since.date()}-{until.date()}.csv"
-        return Response(
-            transparency.as_csv(data),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        return csv_download(
+            transparency.as_csv(data), f"transparency-{since.date()}-{until.date()}.csv"
         )
     return data

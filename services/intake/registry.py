@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.models import authorities, reporter_standing, trusted_flaggers
@@ -177,24 +177,6 @@ async def add_flagger(
         )
 
 
-async def list_flaggers(engine: AsyncEngine) -> list[dict[str, object]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(trusted_flaggers).order_by(trusted_flaggers.c.created_at))
-        return [dict(r._mapping) for r in rows]
-
-
-async def remove_flagger(engine: AsyncEngine, flagger_id: str) -> bool:
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(trusted_flaggers)
-            .where(
-                trusted_flaggers.c.flagger_id == flagger_id, trusted_flaggers.c.removed_at.is_(None)
-            )
-            .values(removed_at=datetime.now(UTC))
-        )
-        return bool(result.rowcount)
-
-
 async def add_authority(
     engine: AsyncEngine,
     *,
@@ -218,17 +200,20 @@ async def add_authority(
         )
 
 
-async def list_authorities(engine: AsyncEngine) -> list[dict[str, object]]:
+async def list_registered(engine: AsyncEngine, table: Table) -> list[dict[str, object]]:
+    """Every entry of ``trusted_flaggers`` or ``authorities``, removed ones too, oldest first."""
     async with engine.connect() as conn:
-        rows = await conn.execute(select(authorities).order_by(authorities.c.created_at))
+        rows = await conn.execute(select(table).order_by(table.c.created_at))
         return [dict(r._mapping) for r in rows]
 
 
-async def remove_authority(engine: AsyncEngine, authority_id: str) -> bool:
+async def remove_registered(engine: AsyncEngine, table: Table, entry_id: str) -> bool:
+    """Mark an active entry of ``table`` removed; False when there is no such active entry."""
+    (key,) = table.primary_key.columns
     async with engine.begin() as conn:
         result = await conn.execute(
-            update(authorities)
-            .where(authorities.c.authority_id == authority_id, authorities.c.removed_at.is_(None))
+            update(table)
+            .where(key == entry_id, table.c.removed_at.is_(None))
             .values(removed_at=datetime.now(UTC))
         )
         return bool(result.rowcount)

@@ -13,105 +13,85 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router import kpis, report
 from services.router.forecast import forecast_queue
 from services.router.settings import RouterSettings
 from services.router.staffing import QueueTargets, staffing_for
-from shared.apikeys import AUTH_RESPONSES, Principal, require_scope
+from shared.apikeys import AUTH_RESPONSES
 from shared.events import utcnow
 from shared.http import JSON_INTEGER, IsoDatetime
+from shared.kpi import REQUIRE_KPI_SCOPE, Engine, WindowQuery
 
-router = APIRouter(prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES)
-
-Ops = Annotated[Principal, require_scope("kpi:read")]
-Since = Annotated[IsoDatetime | None, Query(description="window start (inclusive)")]
-Until = Annotated[IsoDatetime | None, Query(description="window end (exclusive)")]
-
-
-def _engine(request: Request) -> AsyncEngine:
-    return request.app.state.runtime.engine  # type: ignore[no-any-return]
+router = APIRouter(
+    prefix="/v1", tags=["kpis"], responses=AUTH_RESPONSES, dependencies=[REQUIRE_KPI_SCOPE]
+)
 
 
 def _settings(request: Request) -> RouterSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-# What the routes use of the running service, as typed dependencies.
-Engine = Annotated[AsyncEngine, Depends(_engine)]
 Settings = Annotated[RouterSettings, Depends(_settings)]
 
 
 @router.get("/kpis/time-to-action", summary="Median, p90, p95 seconds from receipt to decision")
 async def time_to_action(
-    _: Ops,
     engine: Engine,
+    window: WindowQuery,
     by: Annotated[
         Literal["policy_area", "dsa_category", "source", "queue", "language", "decided_by"],
         Query(),
     ] = "queue",
-    since: Since = None,
-    until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.time_to_action(engine, by, since, until)
+    return await kpis.time_to_action(engine, by, window)
 
 
 @router.get("/kpis/sla", summary="SLA attainment of closed cases and open cases past deadline")
 async def sla(
-    _: Ops,
     engine: Engine,
+    window: WindowQuery,
     by: Annotated[Literal["queue", "legal_clock", "policy_area"], Query()] = "queue",
-    since: Since = None,
-    until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.sla(engine, by, since, until)
+    return await kpis.sla(engine, by, window)
 
 
 @router.get("/kpis/flow", summary="Arrivals, completions, net flow and backlog per queue and hour")
 async def flow(
-    _: Ops,
     engine: Engine,
+    window: WindowQuery,
     queue: Annotated[str | None, Query(max_length=63)] = None,
-    since: Since = None,
-    until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.flow(engine, queue, since, until)
+    return await kpis.flow(engine, queue, window)
 
 
 @router.get("/kpis/handle-time", summary="Average handle time per queue or reviewer")
 async def handle_time(
-    _: Ops,
     engine: Engine,
+    window: WindowQuery,
     by: Annotated[Literal["queue", "reviewer"], Query()] = "queue",
-    since: Since = None,
-    until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.handle_time(engine, by, since, until)
+    return await kpis.handle_time(engine, by, window)
 
 
 @router.get("/kpis/qa", summary="QA accuracy and Cohen's kappa, with the number of pairs")
 async def qa(
-    _: Ops,
     engine: Engine,
+    window: WindowQuery,
     by: Annotated[
         Literal["reviewer", "queue", "rule", "policy_version", "model"], Query()
     ] = "reviewer",
-    since: Since = None,
-    until: Until = None,
 ) -> list[dict[str, Any]]:
-    return await kpis.qa(engine, by, since, until)
+    return await kpis.qa(engine, by, window)
 
 
 @router.get("/kpis/automation", summary="Automation rate and QA-measured precision per area")
-async def automation(
-    _: Ops, engine: Engine, since: Since = None, until: Until = None
-) -> list[dict[str, Any]]:
-    return await kpis.automation(engine, since, until)
+async def automation(engine: Engine, window: WindowQuery) -> list[dict[str, Any]]:
+    return await kpis.automation(engine, window)
 
 
 @router.get("/kpis/breach-risk", summary="Per queue: time to clear and projected deadline misses")
-async def breach_risk(_: Ops, engine: Engine, settings: Settings) -> list[dict[str, Any]]:
+async def breach_risk(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
     risks = await kpis.breach_risk(engine, default_aht_seconds=settings.default_handle_seconds)
     return [
         {
@@ -149,7 +129,7 @@ def staffing_row(plan: QueuePlan) -> dict[str, Any]:
 
 
 @router.post("/capacity/plan", summary="Reviewers needed per queue (Erlang C or backlog model)")
-async def capacity_plan(_: Ops, body: CapacityRequest) -> list[dict[str, Any]]:
+async def capacity_plan(body: CapacityRequest) -> list[dict[str, Any]]:
     return [staffing_row(q) for q in body.queues]
 
 
@@ -158,7 +138,6 @@ async def capacity_plan(_: Ops, body: CapacityRequest) -> list[dict[str, Any]]:
     summary="Hourly arrivals forecast for a queue (Holt-Winters, daily and weekly seasonality)",
 )
 async def capacity_forecast(
-    _: Ops,
     engine: Engine,
     queue: Annotated[str, Query(min_length=1, max_length=63)],
     days: Annotated[int, Query(ge=1, le=365, description="days of history")] = 28,
@@ -181,12 +160,10 @@ async def capacity_forecast(
     response_class=HTMLResponse,
 )
 async def report_page(
-    _: Ops,
     engine: Engine,
-    since: Since = None,
-    until: Until = None,
+    window: WindowQuery,
     clearance_hours: Annotated[float, Query(ge=0.01, le=24 * 30)] = 8.0,
 ) -> HTMLResponse:
-    end = until or utcnow()
-    start = since or end - timedelta(days=7)
+    end = window.until or utcnow()
+    start = window.since or end - timedelta(days=7)
     return HTMLResponse(await report.render(engine, start, end, clearance_hours=clearance_hours))

@@ -9,14 +9,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.capacity import BreachRisk, project_breaches
 from services.router.metrics import QUEUE_PROJECTED_BREACHES, QUEUE_SECONDS_TO_CLEAR
+from shared.kpi import Window, fetch_all
 
 TIME_TO_ACTION_KEYS = {
     "policy_area": "policy_area",
@@ -37,30 +36,10 @@ QA_KEYS = {
 }
 
 
-def _window(
-    column: str, since: datetime | None, until: datetime | None
-) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
-    if since is not None:
-        clauses.append(f"{column} >= :since")
-        params["since"] = since
-    if until is not None:
-        clauses.append(f"{column} < :until")
-        params["until"] = until
-    return " AND ".join(clauses) or "TRUE", params
-
-
-async def _rows(engine: AsyncEngine, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
-        return [dict(r) for r in (await conn.execute(text(sql), params)).mappings().all()]
-
-
-async def time_to_action(
-    engine: AsyncEngine, by: str, since: datetime | None, until: datetime | None
-) -> list[dict[str, Any]]:
+async def time_to_action(engine: AsyncEngine, by: str, window: Window) -> list[dict[str, Any]]:
     """Median, p90 and p95 seconds from receipt to decision, per ``by``, decided in the window."""
-    where, params = _window("decided_at", since, until)
-    return await _rows(
+    where, params = window.where("decided_at")
+    return await fetch_all(
         engine,
         f"""
         SELECT {TIME_TO_ACTION_KEYS[by]} AS key, count(*) AS decisions,
@@ -71,16 +50,14 @@ async def time_to_action(
          WHERE decided_at IS NOT NULL AND {where}
          GROUP BY 1 ORDER BY 1
         """,
-        params,
+        **params,
     )
 
 
-async def sla(
-    engine: AsyncEngine, by: str, since: datetime | None, until: datetime | None
-) -> list[dict[str, Any]]:
+async def sla(engine: AsyncEngine, by: str, window: Window) -> list[dict[str, Any]]:
     """Closed within target / closed (closed in the window); open past deadline / open (now)."""
-    where, params = _window("decided_at", since, until)
-    rows = await _rows(
+    where, params = window.where("decided_at")
+    rows = await fetch_all(
         engine,
         f"""
         SELECT {SLA_KEYS[by]} AS key,
@@ -90,7 +67,7 @@ async def sla(
                count(*) FILTER (WHERE open_past_sla) AS open_past_sla
           FROM router.kpi_case_sla GROUP BY 1 ORDER BY 1
         """,
-        params,
+        **params,
     )
     for r in rows:
         r["attainment"] = r["closed_within_sla"] / r["closed"] if r["closed"] else None
@@ -98,28 +75,24 @@ async def sla(
     return [r for r in rows if r["closed"] or r["open"]]
 
 
-async def flow(
-    engine: AsyncEngine, queue: str | None, since: datetime | None, until: datetime | None
-) -> list[dict[str, Any]]:
+async def flow(engine: AsyncEngine, queue: str | None, window: Window) -> list[dict[str, Any]]:
     """Arrivals, completions, net flow and backlog per queue and hour."""
-    where, params = _window("hour", since, until)
+    where, params = window.where("hour")
     if queue is not None:
         where += " AND queue = :queue"
         params["queue"] = queue
-    return await _rows(
+    return await fetch_all(
         engine,
         f"SELECT queue, hour, arrivals, completions, net, backlog FROM router.kpi_flow_hourly "
         f"WHERE {where} ORDER BY queue, hour",
-        params,
+        **params,
     )
 
 
-async def handle_time(
-    engine: AsyncEngine, by: str, since: datetime | None, until: datetime | None
-) -> list[dict[str, Any]]:
+async def handle_time(engine: AsyncEngine, by: str, window: Window) -> list[dict[str, Any]]:
     """Average handle time (claim to decision act) per queue or reviewer."""
-    where, params = _window("at", since, until)
-    return await _rows(
+    where, params = window.where("at")
+    return await fetch_all(
         engine,
         f"""
         SELECT {HANDLE_KEYS[by]} AS key, count(*) AS decisions,
@@ -127,7 +100,7 @@ async def handle_time(
                percentile_cont(0.5) WITHIN GROUP (ORDER BY handle_seconds) AS median_seconds
           FROM router.kpi_handle_times WHERE {where} GROUP BY 1 ORDER BY 1
         """,
-        params,
+        **params,
     )
 
 
@@ -155,20 +128,18 @@ def cohen_kappa(pairs: Iterable[tuple[str, str, int]]) -> float | None:
     return (p_o - p_e) / (1 - p_e)
 
 
-async def qa(
-    engine: AsyncEngine, by: str, since: datetime | None, until: datetime | None
-) -> list[dict[str, Any]]:
+async def qa(engine: AsyncEngine, by: str, window: Window) -> list[dict[str, Any]]:
     """QA accuracy (agreed / audited) and Cohen's kappa per reviewer, queue, rule or model."""
-    where, params = _window("reviewed_at", since, until)
+    where, params = window.where("reviewed_at")
     joins = ", jsonb_each_text(model_versions) AS m" if by == "model" else ""
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         f"""
         SELECT {QA_KEYS[by]} AS key, original_label, qa_label,
                count(*) AS n, count(*) FILTER (WHERE agree) AS agreed
           FROM router.kpi_qa_pairs{joins} WHERE {where} GROUP BY 1, 2, 3
         """,
-        params,
+        **params,
     )
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -190,17 +161,15 @@ async def qa(
     return out
 
 
-async def automation(
-    engine: AsyncEngine, since: datetime | None, until: datetime | None
-) -> list[dict[str, Any]]:
+async def automation(engine: AsyncEngine, window: Window) -> list[dict[str, Any]]:
     """Per policy area: automation rate, and precision of automated actions from QA samples.
 
     Precision = QA-confirmed automated actions / QA-sampled automated actions (TP / (TP + FP));
     enforcement adds the appeals-based view of the same decisions.
     """
-    where, params = _window("decided_at", since, until)
-    qa_where, _ = _window("reviewed_at", since, until)
-    rows = await _rows(
+    where, params = window.where("decided_at")
+    qa_where, _ = window.where("reviewed_at")
+    rows = await fetch_all(
         engine,
         f"""
         WITH d AS (
@@ -230,7 +199,7 @@ async def automation(
                COALESCE(q.false_negatives, 0) AS qa_false_negatives
           FROM d FULL JOIN q ON d.policy_area = q.policy_area ORDER BY 1
         """,
-        params,
+        **params,
     )
     for r in rows:
         r["automation_rate"] = r["automated"] / r["decisions"] if r["decisions"] else None
@@ -276,9 +245,7 @@ async def breach_risk(
     who acted on the queue's cases in that window; AHT: the queue's mean over ``aht_window_seconds``
     (``default_aht_seconds`` when none was measured).
     """
-    rows = await _rows(
-        engine, _RISK_SQL, {"window": window_seconds, "aht_window": aht_window_seconds}
-    )
+    rows = await fetch_all(engine, _RISK_SQL, window=window_seconds, aht_window=aht_window_seconds)
     return [
         project_breaches(
             queue=r["queue"],

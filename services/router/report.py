@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.router import kpis
 from services.router.capacity import backlog_staffing
-from services.router.kpis import cohen_kappa
 from shared.charts import bar_chart, line_chart, page, table
+from shared.kpi import Window, fetch_all
 
 # The flow chart has a point per hour: a quarter is about 2,200 of them.
 MAX_PERIOD = timedelta(days=92)
-
-
-async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
-        return [dict(r) for r in (await conn.execute(text(sql), params)).mappings()]
 
 
 BUCKETS = (
@@ -39,7 +33,7 @@ BUCKETS = (
 
 
 async def time_to_decision(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         "SELECT decided_by, seconds_to_decision AS s FROM router.kpi_report_decisions "
         "WHERE decided_at >= :since AND decided_at < :until",
@@ -54,7 +48,7 @@ async def time_to_decision(engine: AsyncEngine, since: datetime, until: datetime
         i = next(i for i, (edge, _) in enumerate(BUCKETS) if edge is None or r["s"] < edge)
         series = counts[r["decided_by"]]
         series[i] = (series[i] or 0.0) + 1
-    pct = await _rows(
+    pct = await fetch_all(
         engine,
         "SELECT decided_by, count(*) AS decisions, "
         "percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_to_decision) AS median_s, "
@@ -72,7 +66,7 @@ async def time_to_decision(engine: AsyncEngine, since: datetime, until: datetime
 
 
 async def sla_trend(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         "SELECT date_trunc('day', decided_at) AS day, queue, "
         "avg(within_sla::int)::float8 AS attainment, count(*) AS closed "
@@ -91,7 +85,7 @@ async def sla_trend(engine: AsyncEngine, since: datetime, until: datetime) -> st
 
 
 async def flow(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         """
         WITH ev AS (
@@ -123,7 +117,7 @@ async def flow(engine: AsyncEngine, since: datetime, until: datetime) -> str:
 
 
 async def staffing(engine: AsyncEngine, since: datetime, until: datetime, clearance: float) -> str:
-    rows = await _rows(
+    rows = await fetch_all(
         engine,
         """
         WITH a AS (
@@ -167,29 +161,10 @@ async def staffing(engine: AsyncEngine, since: datetime, until: datetime, cleara
 
 
 async def qa(engine: AsyncEngine, since: datetime, until: datetime) -> str:
-    rows = await _rows(
-        engine,
-        "SELECT queue, original_label, qa_label, count(*) AS n, "
-        "count(*) FILTER (WHERE agree) AS agreed FROM router.kpi_qa_pairs "
-        "WHERE reviewed_at >= :since AND reviewed_at < :until GROUP BY 1, 2, 3",
-        since=since,
-        until=until,
-    )
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[r["queue"]].append(r)
-    out = []
-    for queue in sorted(groups):
-        g = groups[queue]
-        pairs = sum(r["n"] for r in g)
-        out.append(
-            {
-                "queue": queue,
-                "pairs": pairs,
-                "accuracy": sum(r["agreed"] for r in g) / pairs,
-                "kappa": cohen_kappa((r["original_label"], r["qa_label"], r["n"]) for r in g),
-            }
-        )
+    out = [
+        {"queue": r["key"], "pairs": r["pairs"], "accuracy": r["accuracy"], "kappa": r["kappa"]}
+        for r in await kpis.qa(engine, "queue", Window(since, until))
+    ]
     series: dict[str, list[float | None]] = {
         "accuracy": [r["accuracy"] for r in out],
         "kappa": [max(r["kappa"], 0.0) if r["kappa"] is not None else None for r in out],

@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -101,7 +102,28 @@ async def test_kpis_match_the_decisions_taken_by_the_policy_and_by_hand(
         aht = await get("/v1/kpis/handle-time?by=reviewer")
         qa = await get("/v1/kpis/qa?by=reviewer")
         qa_by_queue = await get("/v1/kpis/qa?by=queue")
+        # Decisions were all taken after ``now``: a window from then holds them all, one up to
+        # then none; a window that ends before it starts closes no case, open ones still count.
+        from_now = await get(f"/v1/kpis/time-to-action?by=language&since={quote(now.isoformat())}")
+        to_now = await get(f"/v1/kpis/time-to-action?by=language&until={quote(now.isoformat())}")
+        inverted = await get(
+            f"/v1/kpis/sla?by=queue&since={quote(now.isoformat())}"
+            f"&until={quote((now - timedelta(hours=1)).isoformat())}"
+        )
         refused = await d.api.get("/v1/kpis/sla", headers=alice)
+        refused_everywhere = {
+            path: (await d.api.get(path, headers=alice)).status_code
+            for path in (
+                "/v1/kpis/time-to-action",
+                "/v1/kpis/flow",
+                "/v1/kpis/handle-time",
+                "/v1/kpis/qa",
+                "/v1/kpis/automation",
+                "/v1/kpis/breach-risk",
+                f"/v1/capacity/forecast?queue={queue}",
+                "/v1/report",
+            )
+        }
         bad_by = await d.api.get("/v1/kpis/sla?by=colour", headers=ops)
         bad_since = await d.api.get("/v1/kpis/sla?since=yesterday", headers=ops)
 
@@ -139,6 +161,10 @@ async def test_kpis_match_the_decisions_taken_by_the_policy_and_by_hand(
         _percentiles(seconds["human"] + seconds["automated"])[0], abs=1e-3
     )
     assert {"human", "automated"} <= {r["key"] for r in by_who}
+    assert _row(from_now, lang)["decisions"] == 5
+    assert lang not in {r["key"] for r in to_now}
+    s = _row(inverted, queue)
+    assert (s["closed"], s["open"], s["attainment"]) == (0, 1, None)
 
     # SLA: harassment is due 24 h after receipt; the 30-hour-old case was decided late.
     s = _row(sla, queue)
@@ -175,6 +201,7 @@ async def test_kpis_match_the_decisions_taken_by_the_policy_and_by_hand(
     assert (worked["backlog"], worked["reviewers"], worked["projected_breaches"]) == (1, 1, 0)
 
     assert refused.status_code == 403
+    assert set(refused_everywhere.values()) == {403}, refused_everywhere
     assert bad_by.status_code == 422 and "by" in bad_by.text
     assert bad_since.status_code == 422 and "since" in bad_since.text
 
