@@ -16,6 +16,11 @@ Sources (``source`` column of the CSVs):
 - ``chatterbot-corpus``: the English conversations of the PyPI package ``chatterbot-corpus``
   (BSD-3-Clause), every utterance as one ``none`` row: short everyday chat, which the e-mail
   corpus lacks.
+- ``vader-tweets``: the 4,200 tweets of the VADER sentiment study (Hutto & Gilbert, ICWSM
+  2014) as the PyPI sdist of ``vaderSentiment`` 3.3.2 ships them
+  (``additional_resources/hutto_ICWSM_2014.tar.gz``, MIT licence), every tweet a ``none``
+  row: real short social posts from many people, which neither the e-mail corpus nor the
+  chatbot dialogues hold. The study's anonymised mentions and removed links are taken out.
 - ``project-templates``: the project's own written examples of every policy area
   (``data/templates.csv``, the former ``spam_train.csv``, ``calibration.csv`` and ``eval.csv``
   together), for areas no public corpus covers.
@@ -32,6 +37,7 @@ import hashlib
 import html
 import json
 import re
+import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import Message
@@ -135,6 +141,38 @@ def chatterbot_rows(package_dir: Path) -> list[SourcedRow]:
                 text = " ".join(str(utterance).split())
                 if text and len(text) <= MAX_CHARS:
                     rows.append(SourcedRow(text, "none", "chatterbot-corpus"))
+    return rows
+
+
+_VADER_ARCHIVE = "additional_resources/hutto_ICWSM_2014.tar.gz"
+_VADER_TWEETS = "hutto_ICWSM_2014/tweets_GroundTruth.txt"
+# The study replaced mentions and links by these placeholders: no real message holds them.
+_VADER_PLACEHOLDER_RE = re.compile(r"@anonymous\b|https?://url_removed\b", re.I)
+
+
+def vader_tweet_rows(package_dir: Path) -> list[SourcedRow]:
+    """Every tweet of an unpacked ``vaderSentiment`` sdist (the folder holding
+    ``additional_resources/``) as a ``none`` row, without the study's placeholders; ValueError
+    when the archive or its tweets are missing."""
+    archive = package_dir / _VADER_ARCHIVE
+    if not archive.is_file():
+        raise ValueError(f"{archive}: not found (expected the sdist's {_VADER_ARCHIVE})")
+    with tarfile.open(archive, "r:gz") as tar:
+        try:
+            member = tar.extractfile(_VADER_TWEETS)
+        except KeyError:
+            member = None
+        if member is None:
+            raise ValueError(f"{archive}: holds no {_VADER_TWEETS}")
+        lines = member.read().decode("utf-8", errors="replace").splitlines()
+    rows: list[SourcedRow] = []
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) < 3:
+            continue
+        text = " ".join(_VADER_PLACEHOLDER_RE.sub(" ", html.unescape(fields[2])).split())
+        if len(text) >= 3:
+            rows.append(SourcedRow(text, "none", "vader-tweets"))
     return rows
 
 

@@ -63,6 +63,13 @@ ONNX_WORD_PATTERN = r"[a-zA-Z0-9_]{2,}"
 ONNX_VOCABULARY = 4000
 # Largest difference allowed between the ONNX file's and the pipeline's probabilities (float32).
 ONNX_TOLERANCE = 1e-4
+# How much a row of these sources counts in training (others count 1): the short-message sources
+# are a small share of the rows beside the e-mail corpus, and a model fitted with them at 1 flags
+# short everyday messages from sources it has not seen as spam. Measured leaving each source out
+# (README, *Labelled data*): 3 against 1 finds more short scams at higher precision and flags
+# fewer unseen chat messages, with the held-out e-mail source's F1 unchanged; 5 and 10 flag no
+# fewer chat messages at lower e-mail precision.
+SOURCE_WEIGHTS = {"chatterbot-corpus": 3.0, "project-short-messages": 3.0, "vader-tweets": 3.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,15 +227,19 @@ def train(
     ]
     raw += repr((areas, sorted(exclude_sources))).encode()
     labels = Counter(r.label for r in rows)
+    sources = {r.source for r in rows if r.source}
     if len(labels) < 2:
         raise ValueError(f"{data}: needs at least two labels, got {sorted(labels)}")
     pipeline = _onnx_pipeline() if (as_onnx if onnx is None else onnx) else _pipeline()
-    # The version names the data, the features and the folded texts the model reads (so a
-    # change of ``fold`` makes a new model too): any of them changing makes a new model.
+    # The version names the data, the features, the source weights and the folded texts the
+    # model reads (so a change of ``fold`` makes a new model too): any of them changing makes a
+    # new model.
     texts = [fold(r.text) for r in rows]
     folded = "\x00".join(texts).encode("utf-8", "surrogatepass")
+    raw += repr(sorted(SOURCE_WEIGHTS.items())).encode()
     digest = hashlib.sha256(raw + repr(pipeline.get_params()).encode() + folded).hexdigest()[:8]
-    pipeline.fit(texts, [r.label for r in rows])
+    weights = np.array([SOURCE_WEIGHTS.get(r.source, 1.0) for r in rows])
+    pipeline.fit(texts, [r.label for r in rows], model__sample_weight=weights)
     version = f"{name}-{datetime.now(UTC):%Y%m%d}-{digest}"
     meta: dict[str, Any] = {
         "format": ONNX_FORMAT if as_onnx else MODEL_FORMAT,
@@ -237,9 +248,10 @@ def train(
         "input": "folded",
         "trained_at": datetime.now(UTC).isoformat(),
         "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
-        "sources": sorted({r.source for r in rows if r.source}),
+        "sources": sorted(sources),
         "rows": len(rows),
         "labels": dict(sorted(labels.items())),
+        "source_weights": {s: w for s, w in sorted(SOURCE_WEIGHTS.items()) if s in sources},
     }
     if as_onnx:
         blob = export_onnx(pipeline, meta, texts)

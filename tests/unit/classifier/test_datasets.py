@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from pathlib import Path
+
+import pytest
 
 from services.classifier.corpora import (
     SourcedRow,
@@ -13,6 +17,7 @@ from services.classifier.corpora import (
     read_sourced,
     split,
     split_of,
+    vader_tweet_rows,
 )
 from services.classifier.settings import PACKAGE
 from services.classifier.training import read_rows
@@ -50,7 +55,45 @@ def test_the_shipped_sets_name_their_sources() -> None:
         "chatterbot-corpus",
         "project-templates",
         "project-short-messages",
+        "vader-tweets",
     }
+
+
+def test_no_premium_rate_sms_spam_is_written_into_the_short_messages() -> None:
+    # The held-out judge is an SMS collection of premium-rate spam ("Txt WIN to 80123",
+    # "call 09061...", "150p/msg"): written look-alikes of its messages are kept out of training.
+    rows = read_sourced(DATA / "short_messages.csv", "project-short-messages")
+    assert {r.label for r in rows} == {"none", "scams_fraud"}
+
+
+def _vader_sdist(folder: Path, tweets: str) -> Path:
+    archive = folder / "additional_resources" / "hutto_ICWSM_2014.tar.gz"
+    archive.parent.mkdir(parents=True)
+    data = tweets.encode("utf-8")
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("hutto_ICWSM_2014/tweets_GroundTruth.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return folder
+
+
+def test_vader_tweets_become_none_rows_without_the_study_placeholders(tmp_path: Path) -> None:
+    sdist = _vader_sdist(
+        tmp_path / "vaderSentiment-3.3.2",
+        "1\t2.1\t@anonymous well done with your marathon time :-)\r\n"
+        "2\t0.5\tnew blog post up http://url_removed &amp; more soon\r\n"
+        "3\t0.1\t@anonymous\r\n"
+        "broken line without fields\r\n",
+    )
+    assert vader_tweet_rows(sdist) == [
+        SourcedRow("well done with your marathon time :-)", "none", "vader-tweets"),
+        SourcedRow("new blog post up & more soon", "none", "vader-tweets"),
+    ]
+
+
+def test_a_folder_without_the_vader_archive_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"hutto_ICWSM_2014\.tar\.gz"):
+        vader_tweet_rows(tmp_path)
 
 
 def test_spellings_of_one_message_land_in_one_set_and_conflicts_are_dropped() -> None:

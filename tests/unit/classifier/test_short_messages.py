@@ -42,17 +42,17 @@ CHAT = [
     "bring a jumper, it's cold out",
 ]
 
+# Premium-rate prize-draw texts ("WINNER! ... call 09050 ...", "Text WIN to 80123") are not
+# here: the held-out judge is a collection of such SMS, the labelled sets hold no real ones, and
+# written look-alikes were taken out of training. The shipped model scores them 0.02-0.5
+# (README, *Labelled data*).
 SPAM = [
-    "URGENT! You have won a £1000 prize, call 09061 234 567 to claim now",
-    "FREE entry to our prize draw! Text WIN to 80123 to enter. £1.50/msg",
     "Your account is locked, verify at secure-login-check.com to restore access",
-    "Congratulations! You have been selected for a £500 reward. Reply YES to claim",
     "Your parcel is waiting. Pay the £1.45 delivery fee at parcel-redelivery-fee.com",
     "You have won a free iPhone! Claim it now at free-phone-winner.top",
     "Hi Mum, new number, lost my phone. Can you send £200 for a bill today? Will pay back",
     "Your bank card has been suspended. Call 0800 111 2222 now to reactivate it",
     "Claim your free £100 voucher today! Reply CLAIM to 66022. T&Cs apply",
-    "WINNER! As a valued customer you've been chosen for a cash prize. Call 09050 777 888",
     "Your tax refund of £312 is ready. Enter your card details at gov-tax-refund.net",
     "Earn £500 a week from home, no experience needed! Text JOB to 70707",
 ]

@@ -13,6 +13,7 @@ from onnx.helper import set_model_props
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import StringTensorType
 
+from services.classifier import training
 from services.classifier.app import build_handler
 from services.classifier.evaluation import (
     evaluate_by_source,
@@ -85,6 +86,32 @@ def test_train_writes_a_versioned_model_that_loads_and_predicts(tmp_path: Path) 
     probs = model.predict_proba(["buy cheap followers", "lunch tomorrow"])
     spam = model.labels.index("spam")
     assert probs[0, spam] > 0.5 > probs[1, spam]
+
+
+def test_rows_of_short_message_sources_count_more_in_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same texts are spam in the mail and chat in a short-message source, beside other
+    # mail chat: weighted, the chat rows pull those texts further from spam than unweighted.
+    data = tmp_path / "d.csv"
+    with data.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label", "source"])
+        w.writerows([f"hello there {i}", "spam", "mail"] for i in range(20))
+        w.writerows([f"hello there {i}", "none", "chatterbot-corpus"] for i in range(20))
+        w.writerows([f"meeting notes {i}", "none", "mail"] for i in range(20))
+
+    def spam_probability(out: Path) -> float:
+        model = load_model(out)
+        return float(model.predict_proba(["hello there"])[0, model.labels.index("spam")])
+
+    meta = train(data, tmp_path / "weighted.joblib", onnx=True)
+    assert meta["source_weights"] == {"chatterbot-corpus": 3.0}
+    monkeypatch.setattr(training, "SOURCE_WEIGHTS", {})
+    unweighted = train(data, tmp_path / "unweighted.joblib", onnx=True)
+    assert unweighted["version"] != meta["version"]
+    weighted_p = spam_probability(tmp_path / "weighted.joblib")
+    assert weighted_p < spam_probability(tmp_path / "unweighted.joblib") - 0.05
 
 
 def test_unsupported_and_foreign_model_files_are_refused(tmp_path: Path) -> None:
