@@ -58,8 +58,8 @@ def _collector_paused() -> Iterator[None]:
 
     A batch's rows, events and audit entries (a few hundred thousand objects for 2,000
     decisions) all live until it is committed, so every young-generation collection during the
-    batch walked them in vain: about a seventh of the batch's CPU, measured. They are freed by
-    reference counting when the batch ends; cycles made meanwhile wait for the next collection.
+    batch walked them in vain. They are freed by reference counting when the batch ends;
+    cycles made meanwhile wait for the next collection.
     """
     if not gc.isenabled():
         yield
