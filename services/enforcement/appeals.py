@@ -11,15 +11,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.enforcement import audit
+from services.enforcement import audit, repository
 from services.enforcement.audit import AuditEntry
 from services.enforcement.ladder import add_months
 from services.enforcement.metrics import APPEALS_LODGED, APPEALS_REFUSED
-from services.enforcement.models import appeals, decisions
 from shared.errors import ApiError
 from shared.events import (
     ActionType,
@@ -66,9 +63,7 @@ async def lodge(
     """
     now = utcnow()
     async with engine.begin() as conn:
-        d = (
-            await conn.execute(select(decisions).where(decisions.c.decision_id == decision_id))
-        ).first()
+        d = await repository.decision(conn, decision_id=decision_id)
         if d is None or d.client_id != lodged_by:
             APPEALS_REFUSED.labels(service, "unknown_decision").inc()
             raise ApiError(404, "not_found", f"no decision {decision_id}")
@@ -93,29 +88,25 @@ async def lodge(
             )
         appeal_id = derive_id("appeal", decision_id, appellant)
         reviewer = d.actor_id if d.actor_kind == "reviewer" else None
-        created = (
-            await conn.execute(
-                insert(appeals)
-                .values(
-                    appeal_id=appeal_id,
-                    decision_id=decision_id,
-                    appellant=appellant,
-                    lodged_by=lodged_by,
-                    statement=statement,
-                    policy_area=d.policy_area,
-                    subject_id=d.subject_id,
-                    original_outcome=d.outcome,
-                    original_action=d.action,
-                    original_reviewer_id=reviewer,
-                    lodged_at=now,
-                    status="open",
-                    client_id=d.client_id,
-                )
-                .on_conflict_do_nothing()
-                .returning(appeals.c.appeal_id)
-            )
-        ).first()
-        if created is None:
+        created = await repository.insert_appeal(
+            conn,
+            values={
+                "appeal_id": appeal_id,
+                "decision_id": decision_id,
+                "appellant": appellant,
+                "lodged_by": lodged_by,
+                "statement": statement,
+                "policy_area": d.policy_area,
+                "subject_id": d.subject_id,
+                "original_outcome": d.outcome,
+                "original_action": d.action,
+                "original_reviewer_id": reviewer,
+                "lodged_at": now,
+                "status": "open",
+                "client_id": d.client_id,
+            },
+        )
+        if not created:
             raise ApiError(
                 409,
                 "appeal_exists",
@@ -174,39 +165,11 @@ async def lodge(
     return Lodged(appeal_id, decision_id, appellant, now, window_ends)
 
 
-_STATS = text(
-    """
-    WITH d AS (
-        SELECT policy_area, count(*) AS decisions
-          FROM enforcement.decisions
-         WHERE appeal_id IS NULL AND (CAST(:client AS text) IS NULL OR client_id = :client)
-         GROUP BY policy_area
-    ), a AS (
-        SELECT policy_area,
-               count(*) AS appeals,
-               count(*) FILTER (WHERE status <> 'open') AS decided,
-               count(*) FILTER (WHERE status = 'overturned') AS overturned,
-               percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY extract(epoch FROM decided_at - lodged_at)
-               ) FILTER (WHERE status <> 'open') AS median_s
-          FROM enforcement.appeals
-         WHERE CAST(:client AS text) IS NULL OR client_id = :client
-         GROUP BY policy_area
-    )
-    SELECT d.policy_area, d.decisions, coalesce(a.appeals, 0) AS appeals,
-           coalesce(a.decided, 0) AS decided, coalesce(a.overturned, 0) AS overturned,
-           a.median_s
-      FROM d LEFT JOIN a USING (policy_area)
-     ORDER BY d.policy_area
-    """
-)
-
-
 async def stats(engine: AsyncEngine, client_id: str | None) -> list[dict[str, Any]]:
     """Per policy area: appeal rate, overturn rate and median appeal decision time, of one
     client's decisions (every client's when ``client_id`` is None)."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(_STATS, {"client": client_id})).mappings().all()
+        rows = await repository.appeal_counts(conn, client=client_id)
     return [
         {
             "policy_area": r["policy_area"],

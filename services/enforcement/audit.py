@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.enforcement import repository
 from services.enforcement.bulk import copy_records
-from services.enforcement.models import audit_checkpoints, audit_log
+from services.enforcement.models import audit_log
 
 GENESIS = "0" * 64
 # One chain, one writer at a time: the lock is held to the end of the appending transaction.
@@ -122,7 +121,7 @@ async def lock_chain(conn: AsyncConnection) -> None:
     Handlers take it first, so everything else they read and write in the transaction
     (strikes, ledger states) is serialised across replicas too.
     """
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    await repository.advisory_lock(conn, key=_CHAIN_LOCK)
 
 
 async def append(
@@ -133,12 +132,7 @@ async def append(
         return
     if not locked:
         await lock_chain(conn)
-    head = (
-        await conn.execute(
-            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-        )
-    ).first()
-    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+    seq, prev = await repository.audit_head(conn) or (0, GENESIS)
     # Records in ``_COLUMNS`` order, straight from the entries: two audit rows per decision
     # make this the hottest loop of a decision batch.
     records = []
@@ -189,11 +183,8 @@ async def verify(
     last_seq = 0
     checked = 0
     async with engine.connect() as conn:
-        stored = await conn.execute(
-            select(audit_checkpoints.c.head_seq, audit_checkpoints.c.head_hash)
-        )
         checkpoints: dict[int, tuple[str, str]] = {
-            seq: (digest, "its checkpoint") for seq, digest in stored
+            seq: (digest, "its checkpoint") for seq, digest, _ in await repository.checkpoints(conn)
         }
         # A signed export outranks the table: the database cannot rewrite it.
         for c in exported:
@@ -211,18 +202,7 @@ async def verify(
             checkpoints[c.head_seq] = (c.head_hash, f"exported checkpoint {c.head_seq}")
         newest = max(checkpoints, default=0)
         while True:
-            rows = (
-                (
-                    await conn.execute(
-                        select(audit_log)
-                        .where(audit_log.c.seq > last_seq)
-                        .order_by(audit_log.c.seq)
-                        .limit(chunk)
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            rows = await repository.audit_rows(conn, after=last_seq, limit=chunk)
             if not rows:
                 if last_seq < newest:
                     return VerifyResult(
@@ -255,7 +235,7 @@ async def verify(
                         seq,
                         "prev_hash does not match the previous row's hash",
                     )
-                if row_hash(seq, prev, dict(row)) != row["hash"]:
+                if row_hash(seq, prev, row) != row["hash"]:
                     return VerifyResult(
                         False, checked, last_seq, prev, seq, "row content does not match its hash"
                     )
@@ -278,34 +258,20 @@ class Checkpoint:
 
 async def checkpoint(conn: AsyncConnection, now: datetime) -> Checkpoint | None:
     """Store the chain's head (seq and hash) now, unless it is already stored."""
-    head = (
-        await conn.execute(
-            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-        )
-    ).first()
+    head = await repository.audit_head(conn)
     if head is None:
         return None
-    stored = await conn.execute(
-        insert(audit_checkpoints)
-        .values(head_seq=head.seq, head_hash=head.hash, created_at=now)
-        .on_conflict_do_nothing()
-        .returning(audit_checkpoints.c.head_seq)
-    )
-    if stored.first() is None:
+    seq, digest = head
+    if not await repository.insert_checkpoint(conn, head_seq=seq, head_hash=digest, at=now):
         return None
-    return Checkpoint(head.seq, head.hash, now)
+    return Checkpoint(seq, digest, now)
 
 
 async def checkpoints(
     conn: AsyncConnection, *, after: int = 0, limit: int = 1000
 ) -> list[Checkpoint]:
-    rows = await conn.execute(
-        select(audit_checkpoints)
-        .where(audit_checkpoints.c.head_seq > after)
-        .order_by(audit_checkpoints.c.head_seq)
-        .limit(limit)
-    )
-    return [Checkpoint(r.head_seq, r.head_hash, r.created_at) for r in rows]
+    found = await repository.checkpoints(conn, after=after, limit=limit)
+    return [Checkpoint(seq, digest, at) for seq, digest, at in found]
 
 
 # -- signed export ---------------------------------------------------------------------------

@@ -13,13 +13,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.enforcement import audit
+from services.enforcement import audit, repository
 from services.enforcement.audit import AuditEntry
 from services.enforcement.metrics import ACTIONS
-from services.enforcement.models import actions
 from services.enforcement.plan import action_event
 from services.enforcement.settings import EnforcementSettings
 from shared.events import utcnow
@@ -40,19 +38,7 @@ async def sweep(
     now = now or utcnow()
     async with engine.begin() as conn:
         await audit.lock_chain(conn)
-        due = (
-            (
-                await conn.execute(
-                    select(actions)
-                    .where(actions.c.status == "issued", actions.c.next_attempt_at <= now)
-                    .order_by(actions.c.next_attempt_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        due = await repository.overdue_actions(conn, now=now, limit=limit)
         if not due:
             return 0, 0
         retry: list[dict[str, Any]] = []
@@ -90,7 +76,7 @@ async def sweep(
                     "b_next": now + timedelta(seconds=wait),
                 }
             )
-            events.append(action_event(dict(row), attempt=attempts + 1))
+            events.append(action_event(row, attempt=attempts + 1))
             ACTIONS.labels(settings.service_name, row["action"], "reissued").inc()
             entries.append(
                 AuditEntry(
@@ -99,25 +85,8 @@ async def sweep(
                     **common,
                 )
             )
-        if retry:
-            await conn.execute(
-                actions.update()
-                .where(actions.c.action_id == bindparam("b_id"))
-                .values(attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next")),
-                retry,
-            )
-        if failed:
-            await conn.execute(
-                actions.update()
-                .where(actions.c.action_id == bindparam("b_id"))
-                .values(
-                    status="failed",
-                    failed_at=now,
-                    next_attempt_at=None,
-                    detail=bindparam("b_detail"),
-                ),
-                failed,
-            )
+        await repository.reschedule_actions(conn, retries=retry)
+        await repository.fail_actions(conn, failures=failed, now=now)
         await audit.append(conn, entries, locked=True)
         await producer.publish(events)
     return len(retry), len(failed)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from datetime import datetime
 
 from services.enforcement.ladder import add_months
 from services.enforcement.plan import PRODUCER, BatchPlan, account_of
@@ -13,12 +15,43 @@ from shared.events import (
     Notice,
     Recipient,
     Source,
+    SubjectType,
     UserNotified,
     derive_id,
 )
+from shared.taxonomy import PolicyArea
 
 # Sources with a notifier to tell the outcome to (Art. 16(5)); automated and internal have none.
 NOTIFIED_SOURCES = frozenset({Source.USER_NOTICE, Source.TRUSTED_FLAGGER, Source.AUTHORITY_ORDER})
+
+
+_FINAL = (
+    "This decision on your appeal is final on the platform. You may refer it to a "
+    "certified out-of-court dispute settlement body or to a court."
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _window(now: datetime, months: int) -> tuple[datetime, str]:
+    """The end of the appeal window from ``now``, and its day as text (a batch shares one)."""
+    until = add_months(now, months)
+    return until, until.date().isoformat()
+
+
+@functools.lru_cache(maxsize=1024)
+def _messages(
+    subject_type: SubjectType, area: PolicyArea, actions: tuple[ActionType, ...], automated: bool
+) -> tuple[str, str]:
+    """The affected user's and the notifiers' message: a handful of distinct texts."""
+    done = ", ".join(a.value.replace("_", " ") for a in actions) or "no action"
+    how = "by automated means" if automated else "by a human moderator"
+    policy = area.value.replace("_", " ")
+    return (
+        f"We took the following action on your {subject_type.value} under "
+        f"our {policy} policy: {done}. The decision was "
+        f"taken {how}; the statement of reasons gives the grounds.",
+        f"Your report was reviewed under our {policy} policy {how}. Outcome: {done}.",
+    )
 
 
 def plan_notices(
@@ -31,21 +64,20 @@ def plan_notices(
     """The decision's ``UserNotified`` events: to the affected user (when actioned, or when
     they appealed) and to each notifier whose report it settles."""
     automated = d.decided_by is DecidedBy.AUTOMATED
+    decision_ref = str(d.decision_id)
     if d.appeal is not None:
         # The appeal's decision is final inside the platform; what is left is Art. 21.
         until = plan.now
-        redress = (
-            "This decision on your appeal is final on the platform. You may refer it to a "
-            "certified out-of-court dispute settlement body or to a court."
-        )
+        redress = _FINAL
     else:
-        until = add_months(plan.now, appeal_window_months)
+        until, last_day = _window(plan.now, appeal_window_months)
         redress = (
-            f"You can appeal this decision free of charge until {until.date().isoformat()} "
-            f"through the platform's appeal form, quoting decision {d.decision_id}."
+            f"You can appeal this decision free of charge until {last_day} "
+            f"through the platform's appeal form, quoting decision {decision_ref}."
         )
-    done = ", ".join(a.value.replace("_", " ") for _, a in issued) or "no action"
-    how = "by automated means" if automated else "by a human moderator"
+    to_user, to_notifier = _messages(
+        d.subject.subject_type, d.policy_area, tuple(a for _, a in issued), automated
+    )
     account = account_of(d.subject)
     recipients: list[tuple[Recipient, str, uuid.UUID]] = []
     if account is not None and (issued or (d.appeal and d.appeal.appellant == "affected_user")):
@@ -54,27 +86,16 @@ def plan_notices(
         recipients += [(Recipient.NOTIFIER, str(r), r) for r in (d.report_ids or [d.report_id])]
     elif d.appeal is not None and d.appeal.appellant == "notifier":
         recipients.append((Recipient.NOTIFIER, str(d.report_id), d.report_id))
-    decision_ref = str(d.decision_id)
     for recipient, ref, report_id in recipients:
-        if recipient is Recipient.AFFECTED_USER:
-            message = (
-                f"We took the following action on your {d.subject.subject_type.value} under "
-                f"our {d.policy_area.value.replace('_', ' ')} policy: {done}. The decision was "
-                f"taken {how}; the statement of reasons gives the grounds."
-            )
-        else:
-            message = (
-                f"Your report was reviewed under our {d.policy_area.value.replace('_', ' ')} "
-                f"policy {how}. Outcome: {done}."
-            )
+        message = to_user if recipient is Recipient.AFFECTED_USER else to_notifier
         plan.events.append(
             UserNotified.unchecked(
-                event_id=derive_id("event", "notice", decision_ref, recipient.value, ref),
+                event_id=derive_id("event", "notice", decision_ref, recipient, ref),
                 occurred_at=plan.now,
                 producer=PRODUCER,
                 correlation_id=d.report_id,
                 payload=Notice.unchecked(
-                    notice_id=derive_id("notice", decision_ref, recipient.value, ref),
+                    notice_id=derive_id("notice", decision_ref, recipient, ref),
                     recipient=recipient,
                     recipient_ref=ref,
                     report_id=report_id,

@@ -72,22 +72,26 @@ class Planner:
         self.appeal_window_months = appeal_window_months
         self.statements = StatementBuilder(policy)
 
+    # Categorical values go into rows, audit details and derived ids as the events' StrEnum
+    # members: each member is its value (a ``str`` that hashes, compares, formats and encodes
+    # as the value), and ``.value`` is a descriptor call, dozens of times per decision.
+
     def decision_row(self, event: DecisionMade, plan: BatchPlan) -> dict[str, Any]:
         d = event.payload
         now = plan.now
         return {
             "decision_id": d.decision_id,
             "report_id": d.report_id,
-            "subject_type": d.subject.subject_type.value,
+            "subject_type": d.subject.subject_type,
             "subject_id": d.subject.subject_id,
             "owner_account_id": d.subject.owner_account_id,
-            "content_type": d.subject.content_type.value,
-            "policy_area": d.policy_area.value,
-            "dsa_category": d.dsa_category.value,
-            "source": d.source.value,
-            "outcome": d.outcome.value,
-            "action": d.action.value if d.action else None,
-            "decided_by": d.decided_by.value,
+            "content_type": d.subject.content_type,
+            "policy_area": d.policy_area,
+            "dsa_category": d.dsa_category,
+            "source": d.source,
+            "outcome": d.outcome,
+            "action": d.action,
+            "decided_by": d.decided_by,
             "actor_kind": d.actor.kind,
             "actor_id": d.actor.actor_id,
             "versions": d.actor.versions,
@@ -108,15 +112,15 @@ class Planner:
         self, event: DecisionMade, plan: BatchPlan, weights: dict[Account, int]
     ) -> None:
         d = event.payload
-        plan.counts[("decision", d.policy_area.value, d.outcome.value)] += 1
+        plan.counts[("decision", d.policy_area, d.outcome)] += 1
         plan.record(
             "decision_recorded",
             d,
             (d.actor.kind, d.actor.actor_id),
-            outcome=d.outcome.value,
-            action=d.action.value if d.action else None,
-            policy_area=d.policy_area.value,
-            decided_by=d.decided_by.value,
+            outcome=d.outcome,
+            action=d.action,
+            policy_area=d.policy_area,
+            decided_by=d.decided_by,
             reason=d.reason,
             score=d.score,
             versions=d.actor.versions,
@@ -137,6 +141,7 @@ class Planner:
         area = d.policy_area
         account = account_of(d.subject)
         client = plan.clients[d.decision_id]
+        ref = str(d.decision_id)
         wanted: list[tuple[ActionType, int | None]] = []
         requested_step: AccountStep | None = None
         if d.action in ACCOUNT_ACTIONS:
@@ -151,17 +156,17 @@ class Planner:
                 weights[key] = weights.get(key, 0) + weight
                 plan.strike_rows.append(
                     {
-                        "strike_id": derive_id("strike", str(d.decision_id)),
+                        "strike_id": derive_id("strike", ref),
                         "account_id": account,
                         "decision_id": d.decision_id,
-                        "policy_area": area.value,
+                        "policy_area": area,
                         "weight": weight,
                         "issued_at": plan.now,
                         "expires_at": plan.now + self.policy.expiry(area),
                         "client_id": client,
                     }
                 )
-                plan.counts[("strike", area.value)] += 1
+                plan.counts[("strike", area)] += 1
                 plan.record(
                     "strike_recorded",
                     d,
@@ -177,22 +182,22 @@ class Planner:
             wanted.append((step.action, step.duration_days))
         issued = []
         for action, duration in wanted:
-            action_id = derive_id("action", str(d.decision_id), action.value)
+            action_id = derive_id("action", ref, action)
             until = ends_at(plan.now, duration)
             row = {
                 "action_id": action_id,
                 "decision_id": d.decision_id,
                 "report_id": d.report_id,
-                "subject_type": d.subject.subject_type.value,
+                "subject_type": d.subject.subject_type,
                 "subject_id": d.subject.subject_id,
-                "action": action.value,
-                "policy_area": area.value,
+                "action": action,
+                "policy_area": area,
                 "status": "issued",
                 "issued_at": plan.now,
-                "content_type": d.subject.content_type.value,
+                "content_type": d.subject.content_type,
                 "owner_account_id": d.subject.owner_account_id,
-                "dsa_category": d.dsa_category.value,
-                "decided_by": d.decided_by.value,
+                "dsa_category": d.dsa_category,
+                "decided_by": d.decided_by,
                 "reason": d.reason,
                 "correlation_id": event.correlation_id,
                 "ends_at": until,
@@ -219,12 +224,12 @@ class Planner:
                     "created_at": plan.now,
                 }
             )
-            plan.counts[("action", action.value, "issued")] += 1
+            plan.counts[("action", action, "issued")] += 1
             plan.record(
                 "action_issued",
                 d,
                 action_id=action_id,
-                action=action.value,
+                action=action,
                 status="issued",
                 ends_at=until.isoformat() if until else None,
                 from_ladder=step is not None and action is step.action and step is ladder,
@@ -243,12 +248,12 @@ class Planner:
                 "evidence_id": derive_id("evidence", str(d.decision_id)),
                 "decision_id": d.decision_id,
                 "subject_id": d.subject.subject_id,
-                "policy_area": d.policy_area.value,
+                "policy_area": d.policy_area,
                 "refs": refs,
                 "recorded_at": plan.now,
                 "retain_until": plan.now + timedelta(days=self.policy.evidence_retention_days),
                 "hold_until": plan.now + hold if hold else None,
-                "hold_reason": f"preservation:{d.policy_area.value}" if hold else None,
+                "hold_reason": f"preservation:{d.policy_area}" if hold else None,
             }
         )
         if hold:

@@ -1,23 +1,35 @@
 """Enforcement's data access: keyword-only query functions over one connection.
 
 The handlers read their inputs here, hand them to the planner and write its plan here (bulk
-rows go through :func:`services.enforcement.bulk.copy_rows`); the API's routes read here too.
+rows go through :func:`services.enforcement.bulk.copy_rows`); the API's routes, appeals, the
+ledger sweep, the statement submitter and the audit chain read and write here too. The caller
+owns the transaction: every function runs in the connection it is given.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ARRAY, ColumnElement, any_, bindparam, func, select, text, true
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import ARRAY, ColumnElement, any_, bindparam, func, or_, select, text, true
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.enforcement.models import actions, appeals, audit_log, decisions, strikes
-from services.enforcement.plan import Account
+from services.enforcement.models import (
+    actions,
+    appeals,
+    audit_checkpoints,
+    audit_log,
+    decisions,
+    statements,
+    strikes,
+)
+
+if TYPE_CHECKING:  # plan imports audit, which reads and writes here
+    from services.enforcement.plan import Account
 
 # One array parameter instead of an IN list of the batch's ids: the statement compiles once.
 _UUIDS = ARRAY(UUID(as_uuid=True))
@@ -252,3 +264,207 @@ async def audit_page(
         query = query.where(audit_log.c.recorded_at < until)
     rows = await conn.execute(query.order_by(audit_log.c.seq).limit(limit))
     return [dict(r) for r in rows.mappings()]
+
+
+# -- appeals ------------------------------------------------------------------------------
+
+
+async def decision(conn: AsyncConnection, *, decision_id: uuid.UUID) -> Row[Any] | None:
+    """One decision's row (any client's), or None."""
+    result = await conn.execute(select(decisions).where(decisions.c.decision_id == decision_id))
+    return result.first()
+
+
+async def insert_appeal(conn: AsyncConnection, *, values: Mapping[str, Any]) -> bool:
+    """Record an appeal; False when the same party already appealed the decision."""
+    result = await conn.execute(
+        insert(appeals).values(**values).on_conflict_do_nothing().returning(appeals.c.appeal_id)
+    )
+    return result.first() is not None
+
+
+_APPEAL_STATS = text(
+    """
+    WITH d AS (
+        SELECT policy_area, count(*) AS decisions
+          FROM enforcement.decisions
+         WHERE appeal_id IS NULL AND (CAST(:client AS text) IS NULL OR client_id = :client)
+         GROUP BY policy_area
+    ), a AS (
+        SELECT policy_area,
+               count(*) AS appeals,
+               count(*) FILTER (WHERE status <> 'open') AS decided,
+               count(*) FILTER (WHERE status = 'overturned') AS overturned,
+               percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM decided_at - lodged_at)
+               ) FILTER (WHERE status <> 'open') AS median_s
+          FROM enforcement.appeals
+         WHERE CAST(:client AS text) IS NULL OR client_id = :client
+         GROUP BY policy_area
+    )
+    SELECT d.policy_area, d.decisions, coalesce(a.appeals, 0) AS appeals,
+           coalesce(a.decided, 0) AS decided, coalesce(a.overturned, 0) AS overturned,
+           a.median_s
+      FROM d LEFT JOIN a USING (policy_area)
+     ORDER BY d.policy_area
+    """
+)
+
+
+async def appeal_counts(conn: AsyncConnection, *, client: str | None) -> list[dict[str, Any]]:
+    """Per policy area of one client's decisions (every client's when None): decisions,
+    appeals, decided, overturned and the median decision seconds (``median_s``)."""
+    rows = await conn.execute(_APPEAL_STATS, {"client": client})
+    return [dict(r) for r in rows.mappings()]
+
+
+# -- the ledger sweep ---------------------------------------------------------------------
+
+
+async def overdue_actions(
+    conn: AsyncConnection, *, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Issued actions whose confirmation is overdue, oldest first, held (``SKIP LOCKED``) to
+    the end of the transaction."""
+    rows = await conn.execute(
+        select(actions)
+        .where(actions.c.status == "issued", actions.c.next_attempt_at <= now)
+        .order_by(actions.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def reschedule_actions(conn: AsyncConnection, *, retries: list[dict[str, Any]]) -> None:
+    """Count a re-issue of each action: ``{"b_id", "b_attempts", "b_next"}`` per action."""
+    if retries:
+        await conn.execute(
+            actions.update()
+            .where(actions.c.action_id == bindparam("b_id"))
+            .values(attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next")),
+            retries,
+        )
+
+
+async def fail_actions(
+    conn: AsyncConnection, *, failures: list[dict[str, Any]], now: datetime
+) -> None:
+    """Mark actions failed: ``{"b_id", "b_detail"}`` per action."""
+    if failures:
+        await conn.execute(
+            actions.update()
+            .where(actions.c.action_id == bindparam("b_id"))
+            .values(
+                status="failed", failed_at=now, next_attempt_at=None, detail=bindparam("b_detail")
+            ),
+            failures,
+        )
+
+
+# -- statements of reasons ----------------------------------------------------------------
+
+
+async def pending_statements(
+    conn: AsyncConnection, *, now: datetime, limit: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """(puid, statement) of pending statements due now, oldest first, held (``SKIP LOCKED``)
+    to the end of the transaction so that replicas never send the same rows."""
+    rows = await conn.execute(
+        select(statements.c.puid, statements.c.statement)
+        .where(
+            statements.c.submission_status == "pending",
+            or_(statements.c.next_attempt_at.is_(None), statements.c.next_attempt_at <= now),
+        )
+        .order_by(statements.c.created_at, statements.c.puid)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(puid, statement) for puid, statement in rows.all()]
+
+
+async def record_submissions(conn: AsyncConnection, *, updates: list[dict[str, Any]]) -> None:
+    """What the API said of each statement: ``{"b_puid", "b_status", "b_error", "b_at"}``."""
+    if updates:
+        await conn.execute(
+            statements.update()
+            .where(statements.c.puid == bindparam("b_puid"))
+            .values(
+                submission_status=bindparam("b_status"),
+                last_error=bindparam("b_error"),
+                submitted_at=bindparam("b_at"),
+                attempts=statements.c.attempts + 1,
+            ),
+            updates,
+        )
+
+
+async def stream_statements(
+    conn: AsyncConnection, *, status: str | None, since: datetime | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every statement (of ``status``, created since ``since``), oldest first, streamed."""
+    query = select(statements.c.statement).order_by(statements.c.created_at, statements.c.puid)
+    if status is not None:
+        query = query.where(statements.c.submission_status == status)
+    if since is not None:
+        query = query.where(statements.c.created_at >= since)
+    result = await conn.stream(query.execution_options(yield_per=1000))
+    async for (statement,) in result:
+        yield statement
+
+
+# -- the audit chain ----------------------------------------------------------------------
+
+
+async def advisory_lock(conn: AsyncConnection, *, key: int) -> None:
+    """Take a transaction-scoped advisory lock (held until the transaction ends)."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+async def audit_head(conn: AsyncConnection) -> tuple[int, str] | None:
+    """The chain's last row: (seq, hash), or None when the chain is empty."""
+    head = (
+        await conn.execute(
+            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+        )
+    ).first()
+    return (head.seq, head.hash) if head is not None else None
+
+
+async def audit_rows(conn: AsyncConnection, *, after: int, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` audit rows after ``seq``, every client's, in chain order."""
+    rows = await conn.execute(
+        select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(limit)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def insert_checkpoint(
+    conn: AsyncConnection, *, head_seq: int, head_hash: str, at: datetime
+) -> bool:
+    """Store a checkpoint; False when one for this seq is already stored."""
+    stored = await conn.execute(
+        insert(audit_checkpoints)
+        .values(head_seq=head_seq, head_hash=head_hash, created_at=at)
+        .on_conflict_do_nothing()
+        .returning(audit_checkpoints.c.head_seq)
+    )
+    return stored.first() is not None
+
+
+async def checkpoints(
+    conn: AsyncConnection, *, after: int = 0, limit: int | None = None
+) -> list[tuple[int, str, datetime]]:
+    """Stored checkpoints after ``after`` (all when ``limit`` is None): (head seq, head hash,
+    created_at), by seq."""
+    rows = await conn.execute(
+        select(
+            audit_checkpoints.c.head_seq,
+            audit_checkpoints.c.head_hash,
+            audit_checkpoints.c.created_at,
+        )
+        .where(audit_checkpoints.c.head_seq > after)
+        .order_by(audit_checkpoints.c.head_seq)
+        .limit(limit)
+    )
+    return [(seq, digest, at) for seq, digest, at in rows.all()]

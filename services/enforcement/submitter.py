@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.enforcement import repository
 from services.enforcement.metrics import SOR_SUBMISSIONS
-from services.enforcement.models import statements
 from services.enforcement.settings import EnforcementSettings
 from services.enforcement.sor import MAX_BATCH_SIZE
 from shared.events import utcnow
@@ -97,24 +96,12 @@ class Submitter:
             return {}
         now = utcnow()
         async with self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(statements.c.puid, statements.c.statement)
-                    .where(
-                        statements.c.submission_status == "pending",
-                        or_(
-                            statements.c.next_attempt_at.is_(None),
-                            statements.c.next_attempt_at <= now,
-                        ),
-                    )
-                    .order_by(statements.c.created_at, statements.c.puid)
-                    .limit(self.settings.sor_batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = await repository.pending_statements(
+                conn, now=now, limit=self.settings.sor_batch_size
+            )
             if not rows:
                 return {}
-            verdict = await self._send([(r.puid, r.statement) for r in rows])
+            verdict = await self._send(rows)
             updates = [
                 {
                     "b_puid": puid,
@@ -124,18 +111,7 @@ class Submitter:
                 }
                 for puid, status in verdict.status.items()
             ]
-            if updates:
-                await conn.execute(
-                    statements.update()
-                    .where(statements.c.puid == bindparam("b_puid"))
-                    .values(
-                        submission_status=bindparam("b_status"),
-                        last_error=bindparam("b_error"),
-                        submitted_at=bindparam("b_at"),
-                        attempts=statements.c.attempts + 1,
-                    ),
-                    updates,
-                )
+            await repository.record_submissions(conn, updates=updates)
         if verdict.pause_s is not None:
             self._resume_at = time.monotonic() + verdict.pause_s
         else:
@@ -237,15 +213,9 @@ async def export_batches(
     engine: AsyncEngine, *, status: str | None = None, since: datetime | None = None
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Statements in API request batches of at most 100, oldest first."""
-    query = select(statements.c.statement).order_by(statements.c.created_at, statements.c.puid)
-    if status is not None:
-        query = query.where(statements.c.submission_status == status)
-    if since is not None:
-        query = query.where(statements.c.created_at >= since)
     batch: list[dict[str, Any]] = []
     async with engine.connect() as conn:
-        result = await conn.stream(query.execution_options(yield_per=1000))
-        async for (statement,) in result:
+        async for statement in repository.stream_statements(conn, status=status, since=since):
             batch.append(statement)
             if len(batch) == MAX_BATCH_SIZE:
                 yield batch
