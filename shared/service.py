@@ -91,12 +91,21 @@ class Runtime:
         return self._engine
 
     async def readiness(self) -> dict[str, bool]:
+        """What ``/readyz`` requires: the broker and the database answer, and no consumer loop
+        is stuck retrying a batch. Not that the loops hold partitions: a member waits for its
+        group to (re)balance after a restart, and one with no partition (more instances than
+        partitions) is as fit to serve as any, so neither should take a pod out of service."""
         checks = {"broker": await self.producer.ping()}
         if self._engine is not None:
             checks["database"] = await ping(self._engine)
         if self.consumers:
             checks["consumers"] = all(c.healthy for c in self.consumers)
         return checks
+
+    def partitions(self) -> dict[str, int]:
+        """Partitions assigned to each consumer loop, by group and loop name (shown by
+        ``/readyz``, not required)."""
+        return {f"{c.settings.group_id}/{c.name}": c.assigned for c in self.consumers}
 
 
 def health_router() -> APIRouter:
@@ -115,7 +124,11 @@ def health_router() -> APIRouter:
         checks = await runtime.readiness()
         ok = all(checks.values())
         return JSONResponse(
-            {"status": "ready" if ok else "unavailable", "checks": checks},
+            {
+                "status": "ready" if ok else "unavailable",
+                "checks": checks,
+                "partitions": runtime.partitions(),
+            },
             status_code=200 if ok else 503,
         )
 
