@@ -147,8 +147,11 @@ def freeze_startup_heap(young_threshold: int = 100_000) -> None:
     a batch allocates hundreds of thousands of short-lived objects, and with the default (700)
     the young generation was collected hundreds of times per batch (a third of enforcement's
     handler time, measured).
+
+    No full collection first: start-up leaves little garbage to freeze with the rest (394
+    unreachable of 115,058 objects once intake's app is built), and walking every object
+    took 0.13 s on an idle machine and 0.7 s on a loaded one, on the way to ready.
     """
-    gc.collect()
     gc.freeze()
     gc.set_threshold(young_threshold, 50, 100)
 
