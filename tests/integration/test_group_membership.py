@@ -12,13 +12,15 @@ from collections.abc import Awaitable, Callable, Sequence
 import pytest
 
 from devstack.embedded import EmbeddedKafka, EmbeddedPostgres
+from services.router.app import create_app
+from services.router.settings import RouterSettings
 from shared.config import ServiceSettings
 from shared.events import Event, ReportReceived
 from shared.kafka.consumer import ConsumerLoop, HandlerContext
 from shared.kafka.producer import EventProducer
 from shared.kafka.topics import Topics, ensure_topics
 from tests.factories import make_received
-from tests.harness import eventually, produce_raw, service_env
+from tests.harness import eventually, produce_raw, running, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -124,3 +126,24 @@ async def test_a_stopped_static_member_hands_its_partitions_over_before_its_sess
     finally:
         await asyncio.gather(a.stop(), b.stop())
         await producer.stop()
+
+
+async def test_a_service_is_ready_before_its_loops_hold_partitions_and_shows_them(
+    kafka: EmbeddedKafka, postgres: EmbeddedPostgres, namespace: str
+) -> None:
+    # The router's two loops are members of one group: as static members they need names of
+    # their own, or each would take the other's place.
+    settings = RouterSettings(
+        **service_env(kafka, postgres, namespace), kafka_group_instance_id="pod-r"
+    )
+    group = settings.group_id
+    async with running(create_app(settings)) as api:
+        first = await api.get("/readyz")
+        assert first.status_code == 200, first.text
+        assert first.json()["partitions"] == {f"{group}/route": 0, f"{group}/appeals": 0}
+
+        async def both_assigned() -> bool:
+            body = (await api.get("/readyz")).json()
+            return body["partitions"] == {f"{group}/route": 3, f"{group}/appeals": 3}
+
+        await eventually(both_assigned, timeout=40)
