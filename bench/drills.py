@@ -6,8 +6,11 @@ and done (its notifier's notice or its review task), every action issued once, n
 that no client was given, the audit chain verifies, and the recovery time (from the failure until
 every notice sent before it ended was done). The drills:
 
-- ``kill-<service>``: SIGKILL the service (no shutdown, no offset commit), start it again; its
-  time to ready is reported too;
+- ``kill-<service>``: SIGKILL the service (no shutdown, no offset commit), start it again. Two
+  times from the new process's launch: ``ready_s``, until ``/readyz`` answers 200 (its
+  database and broker answer; the consumers need not hold partitions yet, see
+  ``shared.service``), and ``working_again_s``, until the first record of the service's own
+  stage (for a consumer, once its group has given it partitions back);
 - ``postgres``: PostgreSQL stopped for 5 s and started again;
 - ``pause``: the router stopped (SIGSTOP) past its session timeout, so the group rebalances
   around it, then continued;

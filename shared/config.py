@@ -42,6 +42,14 @@ class ServiceSettings(BaseSettings):
     # to expire: on Tansu a restarted member got its partitions back after about 1.5 times this
     # plus 2 s (measured: 10 s -> 18 s, 6 s -> 11 s, 3 s -> 7 s). Heartbeats go every second.
     consumer_session_timeout_ms: int = Field(default=6_000, ge=3_000, le=300_000)
+    # This process's name in its consumer groups (static membership, KIP-345), or unset for
+    # dynamic membership. On Apache Kafka a member that restarts under the same name takes its
+    # partitions back without a rebalance, instead of waiting for its old self's session to
+    # expire. It must be unique among the instances running at once and the same across a
+    # restart of one: in Kubernetes the pod name, which a restarted container keeps. Each
+    # consumer loop appends its own name. Tansu (the embedded broker) holds every join and sync
+    # of a static member for 3 s each, so there it costs more than it saves.
+    kafka_group_instance_id: str | None = Field(default=None, min_length=1, max_length=200)
     handler_max_retries: int = Field(default=5, ge=0, le=100)
     handler_backoff_initial_s: float = Field(default=0.2, gt=0, le=60)
     handler_backoff_max_s: float = Field(default=10.0, gt=0, le=600)

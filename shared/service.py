@@ -91,12 +91,21 @@ class Runtime:
         return self._engine
 
     async def readiness(self) -> dict[str, bool]:
+        """What ``/readyz`` requires: the broker and the database answer, and no consumer loop
+        is stuck retrying a batch. Not that the loops hold partitions: a member waits for its
+        group to (re)balance after a restart, and one with no partition (more instances than
+        partitions) is as fit to serve as any, so neither should take a pod out of service."""
         checks = {"broker": await self.producer.ping()}
         if self._engine is not None:
             checks["database"] = await ping(self._engine)
         if self.consumers:
             checks["consumers"] = all(c.healthy for c in self.consumers)
         return checks
+
+    def partitions(self) -> dict[str, int]:
+        """Partitions assigned to each consumer loop, by group and loop name (shown by
+        ``/readyz``, not required)."""
+        return {f"{c.settings.group_id}/{c.name}": c.assigned for c in self.consumers}
 
 
 def health_router() -> APIRouter:
@@ -115,7 +124,11 @@ def health_router() -> APIRouter:
         checks = await runtime.readiness()
         ok = all(checks.values())
         return JSONResponse(
-            {"status": "ready" if ok else "unavailable", "checks": checks},
+            {
+                "status": "ready" if ok else "unavailable",
+                "checks": checks,
+                "partitions": runtime.partitions(),
+            },
             status_code=200 if ok else 503,
         )
 
@@ -134,8 +147,11 @@ def freeze_startup_heap(young_threshold: int = 100_000) -> None:
     a batch allocates hundreds of thousands of short-lived objects, and with the default (700)
     the young generation was collected hundreds of times per batch (a third of enforcement's
     handler time, measured).
+
+    No full collection first: start-up leaves little garbage to freeze with the rest (394
+    unreachable of 115,058 objects once intake's app is built), and walking every object
+    took 0.13 s on an idle machine and 0.7 s on a loaded one, on the way to ready.
     """
-    gc.collect()
     gc.freeze()
     gc.set_threshold(young_threshold, 50, 100)
 

@@ -96,6 +96,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                     producer=runtime.producer,
                     engine=runtime.engine,
                     processed_table=processed_events,
+                    # Both loops are members of one group: each needs its own name there.
+                    name="route",
                 )
             )
             await runtime.add_consumer(
@@ -107,6 +109,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                     producer=runtime.producer,
                     engine=runtime.engine,
                     processed_table=processed_events,
+                    name="appeals",
                     background=True,
                 )
             )

@@ -138,7 +138,7 @@ class ConsumerLoop(Generic[E]):
                 .on_conflict_do_nothing(index_elements=["event_id"])
                 .returning(processed_table.c.event_id)
             )
-        self.name = name or getattr(handler, "__name__", "handler")
+        self.name: str = name or str(getattr(handler, "__name__", "handler"))
         self.service = settings.service_name
         self.dlq_topic = producer.topics.dlq(self.service)
         self._consumer: AIOKafkaConsumer | None = None
@@ -149,11 +149,17 @@ class ConsumerLoop(Generic[E]):
         self.last_batch_at: float | None = None
 
     async def start(self) -> None:
-        """Join the consumer group and start the loop in a background task."""
+        """Connect, subscribe and start the loop in a background task.
+
+        The group is joined in the background: the loop's first fetch waits for the assignment,
+        so a service starts (and answers ``/readyz``) without waiting for a rebalance, which on
+        a restart can take longer than everything else the service does to start.
+        """
+        instance = self.settings.kafka_group_instance_id
         self._consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.settings.group_id,
+            group_instance_id=f"{instance}-{self.name}" if instance else None,
             client_id=self.settings.kafka_client_id or f"tns-{self.service}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -165,7 +171,13 @@ class ConsumerLoop(Generic[E]):
             rebalance_timeout_ms=30_000,
         )
         await self._consumer.start()
+        self._consumer.subscribe(self.topics)
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
+
+    @property
+    def assigned(self) -> int:
+        """How many partitions the group has given this loop (0 until it has joined)."""
+        return len(self._consumer.assignment()) if self._consumer is not None else 0
 
     async def stop(self) -> None:
         """Stop fetching, finish the batch in hand, commit, and leave the group."""
@@ -178,6 +190,13 @@ class ConsumerLoop(Generic[E]):
             except Exception:
                 logger.exception("consumer loop %s ended with an error", self.name)
         if self._consumer is not None:
+            # aiokafka does not send a static member's LeaveGroup (KIP-345: it is expected back
+            # under its name), so its partitions would wait for its session to expire. A stopped
+            # service is going away (scaled down, or replaced by a pod of another name), so it
+            # leaves like a dynamic member; a crashed one keeps its name and its place.
+            coordinator = getattr(self._consumer, "_coordinator", None)
+            if coordinator is not None:
+                coordinator._group_instance_id = None
             # aiokafka's fetcher can surface its own cancelled retry sleep when the broker is
             # already gone; the offsets are committed by now, so there is nothing to lose.
             with contextlib.suppress(asyncio.CancelledError, KafkaError):

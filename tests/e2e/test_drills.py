@@ -68,5 +68,10 @@ async def test_drill(name: str, running: tuple[Pipeline, Watcher, Path]) -> None
     assert checks["stored_duplicates"] == 0, result  # in enforcement's own tables too
     assert result["audit_verifies"], result
     assert result["recovery_s"] is not None and result["recovery_s"] < RECOVERY_BOUND_S, result
+    if name.startswith("kill-"):
+        # Served again, and at work again (its own stage written), within the bound.
+        assert result["ready_s"] < RECOVERY_BOUND_S, result
+        assert result["working_again_s"] is not None, result
+        assert result["working_again_s"] < RECOVERY_BOUND_S, result
     if name == "poison":
         assert result["malformed_refused"] > 0 and result["malformed_not_refused"] == 0, result

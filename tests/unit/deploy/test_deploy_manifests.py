@@ -122,7 +122,7 @@ def config(overlay: str) -> dict[str, str]:
 
 def container_env(overlay: str, container: Doc) -> dict[str, str]:
     """The container's environment as Kubernetes builds it: envFrom first, then env in order
-    with $(VAR) expanded; a secret key reads as <secret/key>."""
+    with $(VAR) expanded; a secret key reads as <secret/key>, a pod field as <pod path>."""
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         name = source["configMapRef"]["name"]
@@ -135,6 +135,8 @@ def container_env(overlay: str, container: Doc) -> dict[str, str]:
                 lambda m: env.get(m.group(1), m.group(0)),
                 var["value"],
             )
+        elif "fieldRef" in var["valueFrom"]:
+            env[var["name"]] = f"<pod {var['valueFrom']['fieldRef']['fieldPath']}>"
         else:
             ref = var["valueFrom"]["secretKeyRef"]
             env[var["name"]] = f"<{ref['name']}/{ref['key']}>"
@@ -235,6 +237,15 @@ def test_every_service_with_migrations_gets_the_database_and_is_migrated(
     script = " ".join(migrate["command"] + migrate.get("args", []))
     assert f"python -m services.{service} migrate" in script
     assert deployment["metadata"]["namespace"] == job["metadata"]["namespace"] == namespace
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES_WITH_MIGRATIONS)
+def test_every_pod_is_a_static_group_member_under_its_own_name(overlay: str, service: str) -> None:
+    deployment = one(overlay, "Deployment", f"tns-{service}")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    # Unique among the replicas, and kept when the container restarts in its pod.
+    assert container_env(overlay, container)["TNS_KAFKA_GROUP_INSTANCE_ID"] == "<pod metadata.name>"
 
 
 def topics_in_code() -> set[str]:
