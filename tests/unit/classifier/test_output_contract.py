@@ -49,3 +49,26 @@ def test_the_profanity_signal_scores_exactly_like_the_library() -> None:
     ours = signal._predict(texts)
     theirs = profanity_check.predict_prob(texts)
     assert np.allclose(ours, theirs, rtol=0, atol=1e-9)
+
+
+def test_the_spam_model_scores_like_onnxruntime() -> None:
+    import onnxruntime
+
+    from services.classifier.ml import OnnxEstimator, SparseLinearText, load_model
+    from shared.text import fold
+
+    path = ClassifierSettings().spam_model_path
+    model = load_model(path)
+    # The loader's own sparse product, not onnxruntime's session it falls back to.
+    assert isinstance(model.estimator, SparseLinearText)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    reference = OnnxEstimator(session, model.labels)
+    texts = [fold(t) for t in TEXTS] + [
+        fold(row.text) for row in read_rows(PACKAGE / "data" / "eval.csv")
+    ]
+    ours = model.predict_proba(texts)
+    assert ours.shape == (len(texts), len(model.labels))
+    assert np.allclose(ours, reference.predict_proba(texts), rtol=0, atol=1e-6)
+    assert np.allclose(ours.sum(axis=1), 1.0)
