@@ -51,7 +51,9 @@ def build_signals(settings: ClassifierSettings, banks: BankStore | None = None) 
     return [
         TextModelSignal(load_model(settings.spam_model_path), settings.spam_threshold),
         RuleSignal(load_rule_file(settings.rules_path)),
-        ProfanitySignal(settings.profanity_threshold, settings.profanity_weight),
+        ProfanitySignal(
+            settings.profanity_threshold, settings.profanity_weight, settings.model_cache_dir
+        ),
         UrlSignal(load_url_config(settings.url_config_path), watch=settings.url_config_path),
         HashSignal(banks or BankStore(), settings.pdq_distance_threshold),
     ]

@@ -27,10 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import joblib
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import csr_matrix
 
 MODEL_FORMAT = "tns-sklearn-text-v1"
 ONNX_FORMAT = "tns-onnx-text-v1"
@@ -62,6 +60,8 @@ class TextModel:
 
 
 def _load_sklearn(path: Path) -> TextModel:
+    import joblib  # scikit-learn comes with the pickle: only for these files
+
     try:
         bundle = joblib.load(path)
     except Exception as exc:
@@ -143,6 +143,45 @@ class OnnxEstimator:
                 f"and {len(self.labels)} labels"
             )
         return probs.astype(np.float64)
+
+
+def sparse_rows(
+    columns: list[int], indptr: list[int], values: npt.NDArray[np.float64] | None = None
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """The distinct (row, column) entries of texts' column lists and their summed values.
+
+    Text ``i`` has ``columns[indptr[i]:indptr[i + 1]]`` (a column once per occurrence); each
+    occurrence counts 1, or ``values[k]`` for ``columns[k]``. Entries come sorted by row, then
+    column, like a CSR matrix with its duplicates summed.
+    """
+    n = len(indptr) - 1
+    cols = np.asarray(columns, dtype=np.int64)
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(np.asarray(indptr)))
+    width = int(cols.max()) + 1 if len(cols) else 1
+    keys, inverse = np.unique(rows * width + cols, return_inverse=True)
+    data = np.bincount(inverse, weights=values, minlength=len(keys)).astype(np.float64)
+    return (keys // width).astype(np.intp), (keys % width).astype(np.intp), data
+
+
+def sparse_product(
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+    data: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64],
+    n: int,
+) -> npt.NDArray[np.float64]:
+    """``X @ weights`` for the sparse ``n``-row X of ``sparse_rows``: each row's terms summed
+    in column order, as a CSR product does."""
+    terms = data[:, None] * weights[cols]
+    out: npt.NDArray[np.float64] = (
+        np.stack(
+            [np.bincount(rows, weights=terms[:, k], minlength=n) for k in range(weights.shape[1])],
+            axis=1,
+        )
+        .reshape(n, weights.shape[1])
+        .astype(np.float64, copy=False)
+    )
+    return out
 
 
 class SparseLinearText:
@@ -256,13 +295,11 @@ class SparseLinearText:
                 cols += [j for g in pairwise(words) if (j := bi(g)) is not None]
             indptr.append(len(cols))
         n = len(texts)
-        index = np.asarray(cols, dtype=np.intp)
-        x = csr_matrix((np.ones(len(index)), index, np.asarray(indptr)), shape=(n, self._width))
-        x.sum_duplicates()  # counts per n-gram
-        rows = np.repeat(np.arange(n), np.diff(x.indptr))
-        norms = np.sqrt(np.bincount(rows, weights=x.data**2, minlength=n))
+        rows, columns, counts = sparse_rows(cols, indptr)
+        norms = np.sqrt(np.bincount(rows, weights=counts**2, minlength=n))
         norms[norms == 0] = 1.0
-        z = (x @ self._weights) / norms[:, None] + self._intercepts
+        z = sparse_product(rows, columns, counts, self._weights, n) / norms[:, None]
+        z += self._intercepts
         z = np.exp(z - z.max(axis=1, keepdims=True))
         probs: npt.NDArray[np.float64] = z / z.sum(axis=1, keepdims=True)
         return probs
