@@ -121,31 +121,38 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
             )
             # Before the consumers start: batches are processed from the first fetch on.
             freeze_startup_heap()
-            await runtime.add_consumer(
-                ConsumerLoop(
-                    settings=settings,
-                    topics=[topics.reports_received],
-                    event_type=ReportReceived,
-                    handler=handler,
-                    producer=runtime.producer,
-                    engine=runtime.engine,
-                )
-            )
             # Its own consumer group: the two loops subscribe to different topics.
             decisions_settings = settings.model_copy(
                 update={"consumer_group": f"{settings.group_id}-decisions"}
             )
-            await runtime.add_consumer(
-                ConsumerLoop(
-                    settings=decisions_settings,
-                    topics=[topics.decisions],
-                    event_type=DecisionMade,
-                    handler=DecisionHandler(),
-                    producer=runtime.producer,
-                    engine=runtime.engine,
-                    background=True,
+            # Both join their groups at once: a start returns once the group has assigned its
+            # partitions (seconds on a rejoin), and one after the other those waits would add up.
+            async with asyncio.TaskGroup() as starting:
+                starting.create_task(
+                    runtime.add_consumer(
+                        ConsumerLoop(
+                            settings=settings,
+                            topics=[topics.reports_received],
+                            event_type=ReportReceived,
+                            handler=handler,
+                            producer=runtime.producer,
+                            engine=runtime.engine,
+                        )
+                    )
                 )
-            )
+                starting.create_task(
+                    runtime.add_consumer(
+                        ConsumerLoop(
+                            settings=decisions_settings,
+                            topics=[topics.decisions],
+                            event_type=DecisionMade,
+                            handler=DecisionHandler(),
+                            producer=runtime.producer,
+                            engine=runtime.engine,
+                            background=True,
+                        )
+                    )
+                )
             yield
         finally:
             if pruner is not None:
