@@ -91,6 +91,29 @@ class Scorer:
             "calibration": self.calibration.version,
         }
         self._curves = self.calibration.areas
+        # Contexts are shared between the reports of a batch (see ``load_context``), and so
+        # is the result recording what each applied to an area. Keyed by the context's id: the
+        # batch holds the contexts for as long as this scorer lives.
+        self._context_results: dict[
+            tuple[int, PolicyArea, PolicyArea], tuple[float, SignalResult | None]
+        ] = {}
+
+    @staticmethod
+    def _context_result(
+        context: ReportContext, area: PolicyArea, reported: PolicyArea
+    ) -> tuple[float, SignalResult | None]:
+        m = context_multiplier(context, area, reported)
+        if m == 1.0:
+            return m, None
+        return m, SignalResult.unchecked(
+            name="context",
+            version=CONTEXT_VERSION,
+            policy_area=area,
+            score=0.0,
+            weight=round(m, 4),
+            detail=f"odds x{m:.2f}: {_describe(context)}",
+            shadow=False,
+        )
 
     def __call__(
         self,
@@ -122,20 +145,16 @@ class Scorer:
         for area, rest in remaining.items():
             raw = 1.0 - rest
             if raw > 0 and not neutral:
-                m = context_multiplier(context, area, reported)
-                if m != 1.0:
-                    raw = sigmoid(logit(raw) + math.log(m))
-                    signals.append(
-                        SignalResult.unchecked(
-                            name="context",
-                            version=CONTEXT_VERSION,
-                            policy_area=area,
-                            score=0.0,
-                            weight=round(m, 4),
-                            detail=f"odds x{m:.2f}: {_describe(context)}",
-                            shadow=False,
-                        )
+                key = (id(context), area, reported)
+                found = self._context_results.get(key)
+                if found is None:
+                    found = self._context_results[key] = self._context_result(
+                        context, area, reported
                     )
+                m, result = found
+                if result is not None:
+                    raw = sigmoid(logit(raw) + math.log(m))
+                    signals.append(result)
             curve = curves.get(area)
             score = raw if curve is None else curve(raw)
             if floors is not None:
