@@ -241,7 +241,11 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
             "value": round(clf.rate, 1),
             "target": f">= {TARGET_RATE:.0f}",
             "pass": clf.rate >= TARGET_RATE,
-            "detail": {**clf.as_dict(), "rounds_per_s": [round(t.rate, 1) for t in clfs]},
+            "detail": {
+                **clf.as_dict(),
+                "rounds_per_s": [round(t.rate, 1) for t in clfs],
+                "rounds_cpu_us_per_message": [round(t.cpu_us_per_message, 1) for t in clfs],
+            },
         },
         {
             "section": "classifier",
@@ -249,7 +253,11 @@ async def run(env: dict[str, Any], n: int, warmup: int) -> list[dict[str, Any]]:
             "value": round(ref.rate, 1),
             "target": "(reference)",
             "pass": None,
-            "detail": {**ref.as_dict(), "rounds_per_s": [round(t.rate, 1) for t in refs]},
+            "detail": {
+                **ref.as_dict(),
+                "rounds_per_s": [round(t.rate, 1) for t in refs],
+                "rounds_cpu_us_per_message": [round(t.cpu_us_per_message, 1) for t in refs],
+            },
         },
         {
             "section": "classifier",

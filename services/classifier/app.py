@@ -51,7 +51,9 @@ def build_signals(settings: ClassifierSettings, banks: BankStore | None = None) 
     return [
         TextModelSignal(load_model(settings.spam_model_path), settings.spam_threshold),
         RuleSignal(load_rule_file(settings.rules_path)),
-        ProfanitySignal(settings.profanity_threshold, settings.profanity_weight),
+        ProfanitySignal(
+            settings.profanity_threshold, settings.profanity_weight, settings.model_cache_dir
+        ),
         UrlSignal(load_url_config(settings.url_config_path), watch=settings.url_config_path),
         HashSignal(banks or BankStore(), settings.pdq_distance_threshold),
     ]
@@ -119,31 +121,38 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
             )
             # Before the consumers start: batches are processed from the first fetch on.
             freeze_startup_heap()
-            await runtime.add_consumer(
-                ConsumerLoop(
-                    settings=settings,
-                    topics=[topics.reports_received],
-                    event_type=ReportReceived,
-                    handler=handler,
-                    producer=runtime.producer,
-                    engine=runtime.engine,
-                )
-            )
             # Its own consumer group: the two loops subscribe to different topics.
             decisions_settings = settings.model_copy(
                 update={"consumer_group": f"{settings.group_id}-decisions"}
             )
-            await runtime.add_consumer(
-                ConsumerLoop(
-                    settings=decisions_settings,
-                    topics=[topics.decisions],
-                    event_type=DecisionMade,
-                    handler=DecisionHandler(),
-                    producer=runtime.producer,
-                    engine=runtime.engine,
-                    background=True,
+            # Both join their groups at once: a start returns once the group has assigned its
+            # partitions (seconds on a rejoin), and one after the other those waits would add up.
+            async with asyncio.TaskGroup() as starting:
+                starting.create_task(
+                    runtime.add_consumer(
+                        ConsumerLoop(
+                            settings=settings,
+                            topics=[topics.reports_received],
+                            event_type=ReportReceived,
+                            handler=handler,
+                            producer=runtime.producer,
+                            engine=runtime.engine,
+                        )
+                    )
                 )
-            )
+                starting.create_task(
+                    runtime.add_consumer(
+                        ConsumerLoop(
+                            settings=decisions_settings,
+                            topics=[topics.decisions],
+                            event_type=DecisionMade,
+                            handler=DecisionHandler(),
+                            producer=runtime.producer,
+                            engine=runtime.engine,
+                            background=True,
+                        )
+                    )
+                )
             yield
         finally:
             if pruner is not None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from services.classifier.calibration import Calibration
 from services.classifier.context import ContextSettings, load_context, record_reports
-from services.classifier.scoring import combine
+from services.classifier.scoring import NEUTRAL_CONTEXT, Scorer
 from services.classifier.signals.base import SignalRun, SignalRunner
 from shared.events import (
     ClassifiedReport,
@@ -79,17 +79,19 @@ class ClassifyHandler:
         run: SignalRun,
         contexts: list[ReportContext] | None,
     ) -> list[ReportClassified]:
-        versions = {**self.runner.versions, **self.extra_versions()}
-        missing = run.missing
-        calibration = self.calibration
+        score = Scorer({**self.runner.versions, **self.extra_versions()}, self.calibration)
+        # One list for the batch: every classification is frozen and serialised, never changed.
+        missing = list(run.missing)
         out = []
-        # Built with ``model_construct``: the report was validated when the event was parsed
-        # and ``combine`` builds a typed classification, so validating the whole tree again
-        # per report would only repeat that work (the contract tests validate the output).
+        # Built with ``unchecked``: the report was validated when the event was parsed and the
+        # scorer builds a typed classification, so validating the whole tree again per report
+        # would only repeat that work (the contract tests validate the output).
         construct_event = ReportClassified.unchecked
         construct_payload = ClassifiedReport.unchecked
         now = utcnow()
-        for i, (event, found) in enumerate(zip(events, run.results, strict=True)):
+        if contexts is None:
+            contexts = [NEUTRAL_CONTEXT] * len(events)
+        for event, found, context in zip(events, run.results, contexts, strict=True):
             report = event.payload
             out.append(
                 construct_event(
@@ -99,15 +101,7 @@ class ClassifyHandler:
                     correlation_id=event.correlation_id,
                     causation_id=event.event_id,
                     payload=construct_payload(
-                        report=report,
-                        classification=combine(
-                            report,
-                            found,
-                            versions,
-                            list(missing),
-                            context=contexts[i] if contexts is not None else None,
-                            calibration=calibration,
-                        ),
+                        report=report, classification=score(report, found, missing, context)
                     ),
                 )
             )

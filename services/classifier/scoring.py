@@ -63,6 +63,126 @@ def _describe(context: ReportContext) -> str:
     return ", ".join(parts)
 
 
+def _is_neutral(context: ReportContext) -> bool:
+    """True when context multiplies no area's odds (a new reporter, no history)."""
+    return (
+        context.reporter_reputation == 0.5
+        and not context.trusted_flagger
+        and context.distinct_reporters <= 1
+        and not context.prior_actions
+    )
+
+
+class Scorer:
+    """Scores reports against one calibration and one set of versions.
+
+    The versions dict every classification carries is built once, not per report, and shared
+    by the classifications (the models are frozen and serialised, never changed). The parts
+    are built with ``unchecked``: every value here is already typed and in range (signal
+    results, areas, rounded scores in [0, 1]), so validating each again would cost more than
+    all the arithmetic; the output still matches the contract (unit tests validate it).
+    """
+
+    def __init__(self, versions: Mapping[str, str], calibration: Calibration | None = None) -> None:
+        self.calibration = calibration or Calibration()
+        self.versions = {
+            **versions,
+            "context": CONTEXT_VERSION,
+            "calibration": self.calibration.version,
+        }
+        self._curves = self.calibration.areas
+        # Contexts are shared between the reports of a batch (see ``load_context``), and so
+        # is the result recording what each applied to an area. Keyed by the context's id: the
+        # batch holds the contexts for as long as this scorer lives.
+        self._context_results: dict[
+            tuple[int, PolicyArea, PolicyArea], tuple[float, SignalResult | None]
+        ] = {}
+
+    @staticmethod
+    def _context_result(
+        context: ReportContext, area: PolicyArea, reported: PolicyArea
+    ) -> tuple[float, SignalResult | None]:
+        m = context_multiplier(context, area, reported)
+        if m == 1.0:
+            return m, None
+        return m, SignalResult.unchecked(
+            name="context",
+            version=CONTEXT_VERSION,
+            policy_area=area,
+            score=0.0,
+            weight=round(m, 4),
+            detail=f"odds x{m:.2f}: {_describe(context)}",
+            shadow=False,
+        )
+
+    def __call__(
+        self,
+        report: Report,
+        results: list[SignalResult],
+        missing: list[str],
+        context: ReportContext | None = None,
+    ) -> Classification:
+        """One report's classification; ``results`` is not changed."""
+        context = context or NEUTRAL_CONTEXT
+        reported = report.policy_area
+        remaining: dict[PolicyArea, float] = {reported: 1.0}
+        floors: dict[PolicyArea, float] | None = None
+        bank: str | None = None
+        for r in results:
+            if r.shadow:
+                continue
+            area = r.policy_area
+            remaining[area] = remaining.get(area, 1.0) * (1.0 - min(r.score * r.weight, 1.0))
+            if (matched := bank_of(r)) is not None:
+                floors = floors or {}
+                floors[area] = HASH_MATCH_FLOOR
+                if bank is None or area is PolicyArea.CHILD_SAFETY:
+                    bank = matched
+        signals = list(results)
+        neutral = context is NEUTRAL_CONTEXT or _is_neutral(context)
+        curves = self._curves
+        scores: dict[PolicyArea, float] = {}
+        for area, rest in remaining.items():
+            raw = 1.0 - rest
+            if raw > 0 and not neutral:
+                key = (id(context), area, reported)
+                found = self._context_results.get(key)
+                if found is None:
+                    found = self._context_results[key] = self._context_result(
+                        context, area, reported
+                    )
+                m, result = found
+                if result is not None:
+                    raw = sigmoid(logit(raw) + math.log(m))
+                    signals.append(result)
+            curve = curves.get(area)
+            score = raw if curve is None else curve(raw)
+            if floors is not None:
+                score = max(score, floors.get(area, 0.0))
+            scores[area] = round(min(max(score, 0.0), 1.0), 4)
+        if floors is not None and PolicyArea.CHILD_SAFETY in floors:
+            scores[PolicyArea.CHILD_SAFETY] = max(
+                scores[PolicyArea.CHILD_SAFETY], CHILD_SAFETY_MATCH_SCORE
+            )
+            top_area, top_score = PolicyArea.CHILD_SAFETY, scores[PolicyArea.CHILD_SAFETY]
+        else:
+            # The highest score; ties go to the reported area (it comes first in ``scores``).
+            top_area, top_score = reported, scores[reported]
+            for area, score in scores.items():
+                if score > top_score:
+                    top_area, top_score = area, score
+        return Classification.unchecked(
+            scores=scores,
+            top_policy_area=top_area,
+            top_score=top_score,
+            signals=signals,
+            versions=self.versions,
+            missing_signals=missing,
+            context=context,
+            hash_match_bank=bank,
+        )
+
+
 def combine(
     report: Report,
     results: list[SignalResult],
@@ -72,67 +192,5 @@ def combine(
     context: ReportContext | None = None,
     calibration: Calibration | None = None,
 ) -> Classification:
-    """One report's classification.
-
-    The parts are built with ``model_construct``: every value here is already typed and in
-    range (signal results, areas, rounded scores in [0, 1]), so validating each again would
-    cost more than all the arithmetic; the output still matches the contract (unit tests
-    validate it).
-    """
-    context = context or NEUTRAL_CONTEXT
-    calibration = calibration or Calibration()
-    remaining: dict[PolicyArea, float] = {report.policy_area: 1.0}
-    floors: dict[PolicyArea, float] = {}
-    bank: str | None = None
-    for r in results:
-        if r.shadow:
-            continue
-        remaining[r.policy_area] = remaining.get(r.policy_area, 1.0) * (
-            1.0 - min(r.score * r.weight, 1.0)
-        )
-        if (matched := bank_of(r)) is not None:
-            floors[r.policy_area] = HASH_MATCH_FLOOR
-            if bank is None or r.policy_area is PolicyArea.CHILD_SAFETY:
-                bank = matched
-    signals = list(results)
-    scores: dict[PolicyArea, float] = {}
-    for area, rest in remaining.items():
-        raw = 1.0 - rest
-        if raw > 0:
-            m = context_multiplier(context, area, report.policy_area)
-            if m != 1.0:
-                raw = sigmoid(logit(raw) + math.log(m))
-                signals.append(
-                    SignalResult.unchecked(
-                        name="context",
-                        version=CONTEXT_VERSION,
-                        policy_area=area,
-                        score=0.0,
-                        weight=round(m, 4),
-                        detail=f"odds x{m:.2f}: {_describe(context)}",
-                        shadow=False,
-                    )
-                )
-        score = max(calibration.apply(area, raw), floors.get(area, 0.0))
-        scores[area] = round(min(max(score, 0.0), 1.0), 4)
-    if PolicyArea.CHILD_SAFETY in floors:
-        scores[PolicyArea.CHILD_SAFETY] = max(
-            scores[PolicyArea.CHILD_SAFETY], CHILD_SAFETY_MATCH_SCORE
-        )
-        top_area, top_score = PolicyArea.CHILD_SAFETY, scores[PolicyArea.CHILD_SAFETY]
-    elif len(scores) == 1:
-        ((top_area, top_score),) = scores.items()
-    else:
-        top_area, top_score = max(
-            scores.items(), key=lambda kv: (kv[1], kv[0] == report.policy_area)
-        )
-    return Classification.unchecked(
-        scores=scores,
-        top_policy_area=top_area,
-        top_score=top_score,
-        signals=signals,
-        versions={**versions, "context": CONTEXT_VERSION, "calibration": calibration.version},
-        missing_signals=missing,
-        context=context,
-        hash_match_bank=bank,
-    )
+    """One report's classification (see ``Scorer``, which scores whole batches)."""
+    return Scorer(versions, calibration)(report, results, list(missing), context)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -13,6 +14,11 @@ DEFAULT_SPAM_MODEL = PACKAGE / "model_files" / "spam.onnx"
 DEFAULT_CALIBRATION = PACKAGE / "data" / "calibration.json"
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/tns-classifier``, else ``~/.cache/tns-classifier``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tns-classifier"
+
+
 class ClassifierSettings(ServiceSettings):
     service_name: str = "classifier"
     http_port: int = 8002
@@ -23,6 +29,9 @@ class ClassifierSettings(ServiceSettings):
     url_config_path: Path = DEFAULT_URL_CONFIG
     spam_model_path: Path = DEFAULT_SPAM_MODEL
     calibration_path: Path | None = DEFAULT_CALIBRATION
+    # Where the abusive-language model's numbers are kept once read from its library, so a
+    # restart loads them without importing scikit-learn.
+    model_cache_dir: Path | None = Field(default_factory=default_cache_dir)
 
     # Probability from a text model from which it counts as a signal. Low, so that scores keep
     # their ranking (calibration, not this cut, turns them into probabilities); a probability

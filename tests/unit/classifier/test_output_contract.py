@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import profanity_check
+import pytest
 
 from services.classifier.app import build_handler
 from services.classifier.settings import PACKAGE, ClassifierSettings
@@ -49,3 +52,49 @@ def test_the_profanity_signal_scores_exactly_like_the_library() -> None:
     ours = signal._predict(texts)
     theirs = profanity_check.predict_prob(texts)
     assert np.allclose(ours, theirs, rtol=0, atol=1e-9)
+
+
+def test_the_spam_model_scores_like_onnxruntime() -> None:
+    import onnxruntime
+
+    from services.classifier.ml import OnnxEstimator, SparseLinearText, load_model
+    from shared.text import fold
+
+    path = ClassifierSettings().spam_model_path
+    model = load_model(path)
+    # The loader's own sparse product, not onnxruntime's session it falls back to.
+    assert isinstance(model.estimator, SparseLinearText)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    reference = OnnxEstimator(session, model.labels)
+    texts = [fold(t) for t in TEXTS] + [
+        fold(row.text) for row in read_rows(PACKAGE / "data" / "eval.csv")
+    ]
+    ours = model.predict_proba(texts)
+    assert ours.shape == (len(texts), len(model.labels))
+    assert np.allclose(ours, reference.predict_proba(texts), rtol=0, atol=1e-6)
+    assert np.allclose(ours.sum(axis=1), 1.0)
+
+
+def test_a_restart_reads_the_profanity_model_from_its_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [*TEXTS, "shut up you stupid piece of trash", "nobody likes you, kys loser"]
+    first = ProfanitySignal(threshold=0.01, cache_dir=tmp_path)
+    (cached,) = tmp_path.iterdir()
+    assert cached.name.startswith("profanity-") and cached.suffix == ".npz"
+
+    def no_library(*args: object) -> None:
+        raise AssertionError("read the library again instead of the cache")
+
+    monkeypatch.setattr(ProfanitySignal, "_from_library", staticmethod(no_library))
+    second = ProfanitySignal(threshold=0.01, cache_dir=tmp_path)
+    assert np.array_equal(second._predict(texts), first._predict(texts))
+    assert np.allclose(second._predict(texts), profanity_check.predict_prob(texts), atol=1e-9)
+
+    # A damaged file is read from the library again (and rewritten), never trusted.
+    monkeypatch.undo()
+    cached.write_bytes(b"not a cache")
+    third = ProfanitySignal(threshold=0.01, cache_dir=tmp_path)
+    assert np.array_equal(third._predict(texts), first._predict(texts))
