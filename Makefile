@@ -8,7 +8,7 @@ RUN := $(UV) run --frozen
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 
 # kcat (Debian's Kafka client in C): the contract test reads a review task with a non-Python client.
 tools:
