@@ -264,6 +264,7 @@ def summary(r: dict[str, Any]) -> str:
             if "ready_s" in r
             else ""
         )
+        + (f"; lost, with the stages seen: {c['lost_examples']}" if c["lost"] else "")
     )
 
 

@@ -345,10 +345,13 @@ class Watcher:
         elif stage == "notified":
             if payload.get("recipient") == "notifier":
                 self._mark(str(payload.get("report_id")), "done", at)
-        else:  # a review task: the report is with a person, done for the pipeline
+        else:  # a review task: its case's reports are with a person, done for the pipeline
+            # (two reports on one subject in one batch share one task, which names the latest
+            # as ``report`` and every linked one in ``report_ids``)
             task = payload.get("report") or {}
-            rid = task.get("report_id") or event.get("correlation_id")
-            self._mark(str(rid), "done", at)
+            ids = {task.get("report_id") or event.get("correlation_id")}
+            for rid in ids | set(payload.get("report_ids") or []):
+                self._mark(str(rid), "done", at)
 
     def done(self, report_ids: list[str]) -> int:
         return sum(1 for r in report_ids if "done" in self.reports.get(r, Seen()).at)
@@ -393,6 +396,11 @@ def verify(watcher: Watcher, accepted: list[dict[str, Any]], since: float) -> di
         "decided_unknown_report": len(unknown),
         "keys_accepted_twice": len(keys) - len(set(keys)),
         "ok": not (lost or twice or actions_twice or unknown) and len(keys) == len(set(keys)),
+        # What became of the first lost reports: the stages the watcher saw for each.
+        "lost_examples": {
+            r: sorted((at := watcher.reports.get(r, Seen()).at), key=at.__getitem__)
+            for r in lost[:10]
+        },
     }
 
 
