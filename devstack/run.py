@@ -108,7 +108,9 @@ def main() -> int:
         "TNS_LOG_JSON": os.environ.get("TNS_LOG_JSON", "false"),
         # As in the benches: a killed service's partitions come back about 2 s after it is
         # restarted (11 s with the 6 s default, which Apache Kafka's minimum requires).
-        "TNS_CONSUMER_SESSION_TIMEOUT_MS": os.environ.get("TNS_CONSUMER_SESSION_TIMEOUT_MS", "3000"),
+        "TNS_CONSUMER_SESSION_TIMEOUT_MS": os.environ.get(
+            "TNS_CONSUMER_SESSION_TIMEOUT_MS", "3000"
+        ),
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
