@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from bench.enforcement import BATCH_MAX
 from services.enforcement import audit
 from services.enforcement.ladder import load_policy
@@ -54,22 +52,7 @@ def _stages(planner: Planner, raw: list[bytes]) -> list[tuple[str, Callable[[Any
 
     def chain(plan: BatchPlan) -> BatchPlan:
         # What ``audit.append`` does before its COPY: each record's hash and its details' JSON.
-        prev = audit.GENESIS
-        for seq, e in enumerate(plan.audit, 1):
-            content = (
-                e.recorded_at,
-                e.actor_kind,
-                e.actor_id,
-                e.act,
-                e.subject_id,
-                e.report_id,
-                e.decision_id,
-                e.action_id,
-                e.case_id,
-                e.details,
-            )
-            prev = audit._digest(seq, prev, content)
-            orjson.dumps(e.details)
+        audit.chain_records(plan.audit, 0, audit.GENESIS)
         return plan
 
     return [

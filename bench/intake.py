@@ -25,6 +25,7 @@ import httpx
 import orjson
 
 from bench.common import ROUNDS, new_namespace
+from bench.load import roundtrip
 from devstack.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,21 +105,6 @@ def _request(port: int, path: str, key: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def _roundtrip(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
 async def _closed_loop(port: int, path: str, key: str, n: int) -> dict[str, Any]:
     request = _request(port, path, key, orjson.dumps(PAYLOAD))
     remaining = n
@@ -129,7 +115,7 @@ async def _closed_loop(port: int, path: str, key: str, n: int) -> dict[str, Any]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while remaining > 0:
             remaining -= 1
-            if await _roundtrip(reader, writer, request) != 202:
+            if (await roundtrip(reader, writer, request))[0] != 202:
                 errors += 1
         writer.close()
 
@@ -151,7 +137,7 @@ async def _paced(port: int, path: str, key: str, rate: float, seconds: float) ->
         nonlocal errors
         conn = await pool.get()
         try:
-            if await _roundtrip(*conn, request) != 202:
+            if (await roundtrip(*conn, request))[0] != 202:
                 errors += 1
         finally:
             pool.put_nowait(conn)

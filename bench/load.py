@@ -90,7 +90,7 @@ def _request(host: str, key: str, body: bytes, idem: str | None) -> bytes:
     return (head + "\r\n").encode() + body
 
 
-async def _roundtrip(
+async def roundtrip(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> tuple[int, bytes]:
     writer.write(request)
@@ -122,7 +122,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             if conn is None:
                 conn = await asyncio.open_connection(host, port)
-            status, body = await _roundtrip(*conn, request)
+            status, body = await roundtrip(*conn, request)
         except (OSError, asyncio.IncompleteReadError):
             if conn is not None:
                 conn[1].close()

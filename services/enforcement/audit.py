@@ -124,17 +124,10 @@ async def lock_chain(conn: AsyncConnection) -> None:
     await repository.advisory_lock(conn, key=_CHAIN_LOCK)
 
 
-async def append(
-    conn: AsyncConnection, entries: Sequence[AuditEntry], *, locked: bool = False
-) -> None:
-    """Append entries to the chain inside the caller's transaction, in one bulk insert."""
-    if not entries:
-        return
-    if not locked:
-        await lock_chain(conn)
-    seq, prev = await repository.audit_head(conn) or (0, GENESIS)
-    # Records in ``_COLUMNS`` order, straight from the entries: two audit rows per decision
-    # make this the hottest loop of a decision batch.
+def chain_records(entries: Sequence[AuditEntry], seq: int, prev: str) -> list[tuple[Any, ...]]:
+    """The rows that chain ``entries`` after the row ``seq`` with hash ``prev``, in
+    ``_COLUMNS`` order, straight from the entries: two audit rows per decision make this the
+    hottest loop of a decision batch."""
     records = []
     dumps = orjson.dumps
     for e in entries:
@@ -156,6 +149,19 @@ async def append(
         # the strings JSONB gives back to ``verify``.
         records.append((seq, prev, digest, *content[:-1], dumps(e.details).decode(), e.client_id))
         prev = digest
+    return records
+
+
+async def append(
+    conn: AsyncConnection, entries: Sequence[AuditEntry], *, locked: bool = False
+) -> None:
+    """Append entries to the chain inside the caller's transaction, in one bulk insert."""
+    if not entries:
+        return
+    if not locked:
+        await lock_chain(conn)
+    seq, prev = await repository.audit_head(conn) or (0, GENESIS)
+    records = chain_records(entries, seq, prev)
     await copy_records(conn, audit_log, _COLUMNS, records)
 
 
